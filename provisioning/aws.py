@@ -1,0 +1,102 @@
+"""Where the AWS API is, and clients for it.
+
+One object says which account and endpoint a run talks to. Local mode always has an
+endpoint (the embedded moto server, LocalStack or moto given by URL); with no endpoint
+the standard boto3 credential chain talks to real AWS.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+import boto3
+from botocore.config import Config
+
+from . import naming
+
+# Credentials that cannot reach a real account: used whenever an emulator is the target.
+EMULATOR_CREDENTIALS = {
+    "aws_access_key_id": "testing",
+    "aws_secret_access_key": "testing",
+    "aws_session_token": "testing",
+}
+
+
+class EndpointUnreachable(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class AwsTarget:
+    region: str = naming.REGION
+    endpoint_url: str | None = None  # None: real AWS through the standard credential chain
+    profile: str | None = None
+
+    @property
+    def emulated(self) -> bool:
+        return self.endpoint_url is not None
+
+    def describe(self) -> str:
+        return f"emulator at {self.endpoint_url}" if self.emulated else f"AWS ({self.profile or 'default credentials'})"
+
+
+def endpoint_from_environment(environ=os.environ) -> str | None:
+    """AWS_ENDPOINT_URL, else LOCALSTACK_HOST resolved as localstack-client does."""
+    url = environ.get("AWS_ENDPOINT_URL", "").strip()
+    if url:
+        return url
+    if environ.get("LOCALSTACK_HOST", "").strip():
+        from localstack_client import config as localstack_config
+
+        return localstack_config.get_service_endpoint("edge", localstack_host=environ["LOCALSTACK_HOST"])
+    return None
+
+
+def check_reachable(endpoint_url: str, timeout: float = 2.0) -> None:
+    """Fail fast, in one line, when an emulator endpoint does not answer."""
+    parsed = urlparse(endpoint_url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise EndpointUnreachable(f"{endpoint_url!r} is not an http(s) URL")
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise EndpointUnreachable(f"{endpoint_url} does not answer ({exc.strerror or exc})") from None
+
+
+@dataclass
+class AwsClients:
+    """Caches one boto3 client per service; boto3 clients are thread-safe, sessions are not."""
+
+    target: AwsTarget
+    _session: boto3.Session | None = field(default=None, init=False, repr=False)
+    _clients: dict = field(default_factory=dict, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def session(self) -> boto3.Session:
+        if self._session is None:
+            if self.target.emulated:
+                self._session = boto3.Session(region_name=self.target.region, **EMULATOR_CREDENTIALS)
+            else:
+                self._session = boto3.Session(region_name=self.target.region, profile_name=self.target.profile)
+        return self._session
+
+    def __call__(self, service: str):
+        with self._lock:
+            client = self._clients.get(service)
+            if client is None:
+                client = self.session().client(
+                    service,
+                    endpoint_url=self.target.endpoint_url,
+                    config=Config(retries={"max_attempts": 5, "mode": "standard"}),
+                )
+                self._clients[service] = client
+            return client
+
+    def resource(self, service: str):
+        return self.session().resource(service, endpoint_url=self.target.endpoint_url)

@@ -1,0 +1,102 @@
+"""Where the lab's databases really answer.
+
+On AWS the RDS and ElastiCache endpoints come from describe calls. Locally (and when an
+instructor passes overrides or a tunnel) they are bound to servers this machine reaches:
+the binding maps a lab resource name to an address, so checks keep finding resources by
+the lab's names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from urllib.parse import unquote, urlparse
+
+from . import naming
+from .secrets import Secret
+
+
+@dataclass(frozen=True)
+class MysqlEndpoint:
+    host: str
+    port: int
+    user: str
+    password: Secret = field(repr=False)
+    database: str = naming.DB_NAME
+
+    def connect(self, **kwargs):
+        import pymysql
+
+        params = dict(
+            host=self.host, port=self.port, user=self.user, password=str(self.password),
+            database=self.database, charset="utf8mb4", connect_timeout=5, autocommit=True,
+        )
+        params.update(kwargs)
+        return pymysql.connect(**params)
+
+    def describe(self) -> str:
+        return f"mysql://{self.user}@{self.host}:{self.port}/{self.database}"
+
+
+@dataclass(frozen=True)
+class RedisEndpoint:
+    host: str
+    port: int
+    password: Secret | None = field(default=None, repr=False)
+
+    def connect(self, **kwargs):
+        import redis
+
+        params = dict(host=self.host, port=self.port, password=self.password,
+                      decode_responses=True, socket_timeout=5, socket_connect_timeout=5)
+        params.update(kwargs)
+        return redis.Redis(**params)
+
+    def describe(self) -> str:
+        return f"redis://{self.host}:{self.port}"
+
+
+# Keys of DataPlane.redis
+REDIS_PRIMARY = "primary"
+REDIS_REPLICA = "replica"
+
+
+@dataclass(frozen=True)
+class DataPlane:
+    """Bindings from lab names to reachable servers. Empty on AWS without overrides."""
+
+    mysql: dict[str, MysqlEndpoint] = field(default_factory=dict)  # by DB instance identifier
+    redis: dict[str, RedisEndpoint] = field(default_factory=dict)  # REDIS_PRIMARY / REDIS_REPLICA
+    engine_note: str = ""  # e.g. "MariaDB 10.11 stands in for MySQL 8.0"
+
+    def with_mysql(self, name: str, endpoint: MysqlEndpoint) -> "DataPlane":
+        return replace(self, mysql={**self.mysql, name: endpoint})
+
+
+def parse_mysql_url(url: str) -> MysqlEndpoint:
+    """mysql://user:password@host:port/database"""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("mysql", "mariadb") or not parsed.hostname or not parsed.username:
+        raise ValueError(f"expected mysql://USER:PASSWORD@HOST:PORT/DATABASE, got {_redact(url)!r}")
+    return MysqlEndpoint(
+        host=parsed.hostname,
+        port=parsed.port or naming.MYSQL_PORT,
+        user=unquote(parsed.username),
+        password=Secret(unquote(parsed.password or "")),
+        database=(parsed.path or "/").lstrip("/") or naming.DB_NAME,
+    )
+
+
+def parse_redis_url(url: str) -> RedisEndpoint:
+    """redis://[:password@]host:port"""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("redis", "rediss") or not parsed.hostname:
+        raise ValueError(f"expected redis://HOST:PORT, got {_redact(url)!r}")
+    password = Secret(unquote(parsed.password)) if parsed.password else None
+    return RedisEndpoint(host=parsed.hostname, port=parsed.port or naming.REDIS_PORT, password=password)
+
+
+def _redact(url: str) -> str:
+    parsed = urlparse(url)
+    if parsed.password:
+        return url.replace(parsed.password, "***")
+    return url

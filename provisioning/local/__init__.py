@@ -1,0 +1,1 @@
+"""Local stand-ins for AWS: an embedded moto server, MariaDB and Redis processes."""

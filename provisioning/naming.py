@@ -1,0 +1,93 @@
+"""The lab's resource names and tags: the one place the suite spells them.
+
+Checks find resources by these names (never by handles returned from provisioning), so
+the same check grades an account that a student built by hand.
+"""
+
+REGION = "us-east-1"
+AZ_A = "us-east-1a"
+AZ_B = "us-east-1b"
+
+PREFIX = "database-lab"
+
+# Lab 1.1
+VPC = "database-lab-vpc"
+VPC_CIDR = "10.0.0.0/16"
+IGW = "database-lab-igw"
+PUBLIC_SUBNET_A = "database-lab-public-a"
+PRIVATE_SUBNET_A = "database-lab-private-a"
+PRIVATE_SUBNET_B = "database-lab-private-b"
+SUBNETS = {
+    # name: (cidr, availability zone)
+    PUBLIC_SUBNET_A: ("10.0.1.0/24", AZ_A),
+    PRIVATE_SUBNET_A: ("10.0.2.0/24", AZ_A),
+    PRIVATE_SUBNET_B: ("10.0.3.0/24", AZ_B),
+}
+PRIVATE_SUBNETS = (PRIVATE_SUBNET_A, PRIVATE_SUBNET_B)
+PUBLIC_ROUTE_TABLE = "database-lab-public-rt"
+
+# Lab 1.2
+EC2_SG = "database-lab-ec2-sg"
+RDS_SG = "database-lab-rds-sg"
+CACHE_SG = "database-lab-cache-sg"
+MYSQL_PORT = 3306
+REDIS_PORT = 6379
+SSH_PORT = 22
+
+# Lab 1.3 / 1.4 / 2.x
+DB_SUBNET_GROUP = "database-lab-subnet-group"
+DB_INSTANCE = "database-lab-mysql"
+DB_REPLICA = "database-lab-mysql-replica"
+DB_INSTANCE_CLASS = "db.t3.micro"
+DB_ENGINE = "mysql"
+DB_ENGINE_VERSION = "8.0"
+DB_STORAGE_GB = 20
+DB_STORAGE_TYPE = "gp2"
+DB_BACKUP_RETENTION_DAYS = 7
+DB_NAME = "labdb"
+DB_MASTER_USER = "admin"
+REPLICA_AZ = AZ_B
+
+# Lab 1.5
+KEY_PAIR = "database-lab-key"
+BASTION = "database-lab-bastion"
+BASTION_INSTANCE_TYPE = "t3.micro"
+AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/amzn2-ami-hvm-x86_64-gp2"
+
+# Lab 4
+ORDERS_TABLE = "database-lab-orders"
+STATUS_INDEX = "status-index"
+
+# Lab 5
+CACHE_SUBNET_GROUP = "database-lab-cache-subnet"
+REPLICATION_GROUP = "database-lab-redis"
+CACHE_NODE_TYPE = "cache.t3.micro"
+CACHE_ENGINE = "redis"
+CACHE_ENGINE_VERSION = "7.0"
+CACHE_NODES = 2
+
+# Tags. The lab itself tags RDS and DynamoDB with Environment=Lab and EC2 resources with
+# Name; provisioning adds both everywhere plus the managed-by tag the sweeper looks for.
+LAB_TAG = ("Environment", "Lab")
+MANAGED_TAG_KEY = "dblab:managed-by"
+MANAGED_TAG_VALUE = "dblab"
+RUN_TAG_KEY = "dblab:run-id"
+
+
+def lab_tags(run_id: str, name: str | None = None) -> list[dict]:
+    """Tags that every resource provisioning creates carries, in the AWS list form."""
+    tags = [
+        {"Key": LAB_TAG[0], "Value": LAB_TAG[1]},
+        {"Key": MANAGED_TAG_KEY, "Value": MANAGED_TAG_VALUE},
+        {"Key": RUN_TAG_KEY, "Value": run_id},
+    ]
+    if name:
+        tags.append({"Key": "Name", "Value": name})
+    return tags
+
+
+def tag_value(tags: list[dict] | None, key: str) -> str | None:
+    for tag in tags or ():
+        if tag.get("Key") == key:
+            return tag.get("Value")
+    return None
