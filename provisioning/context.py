@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from .aws import AwsClients
@@ -19,6 +20,7 @@ class ProvisionContext:
     ssh_cidr: str = "198.51.100.10/32"  # the one /32 allowed to SSH to the bastion
     timeout: float = 60.0  # deadline for each wait (RDS on real AWS needs --lab-timeout 1800)
     log: Callable[[str], None] = print
+    state_dir: Path | None = None  # private (0700) files of this run, e.g. the bastion key
 
     @property
     def emulated(self) -> bool:

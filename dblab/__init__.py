@@ -1,0 +1,1 @@
+"""The dblab command line: sweep leftovers (and, later, grade and compare benchmarks)."""

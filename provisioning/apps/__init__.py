@@ -1,0 +1,1 @@
+"""Reference implementations of the lab's applications, with the errata fixed."""

@@ -1,0 +1,173 @@
+"""The whole lab environment's lifecycle: start servers, bind, provision, tear down, stop.
+
+Plain Python so the pytest fixtures, the sweeper and the grader share it. `close()` is
+idempotent and safe after a partial start, a failure or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from . import lab, naming
+from .aws import AwsClients, AwsTarget, check_reachable
+from .context import ProvisionContext
+from .dataplane import REDIS_PRIMARY, REDIS_REPLICA, DataPlane, parse_mysql_url, parse_redis_url
+from .secrets import Secret, generate_password
+
+
+class LabSetupError(RuntimeError):
+    """Bad configuration or a missing prerequisite; the message is one line that names the fix."""
+
+
+@dataclass
+class EnvironmentSpec:
+    local: bool
+    aws: AwsTarget  # endpoint_url None in local mode means: start the embedded moto
+    provision: bool
+    run_id: str
+    ssh_cidr: str
+    timeout: float
+    workdir: Path | None = None
+    mysql_url: str | None = None
+    mysql_replica_url: str | None = None
+    redis_url: str | None = None
+    redis_replica_url: str | None = None
+
+
+@dataclass
+class LabEnvironment:
+    spec: EnvironmentSpec
+    log: Callable[[str], None] = print
+    engines: object | None = field(default=None, init=False)
+    clients: AwsClients | None = field(default=None, init=False)
+    dataplane: DataPlane = field(default_factory=DataPlane, init=False)
+    provision_results: list = field(default_factory=list, init=False)
+    teardown_results: list | None = field(default=None, init=False)
+    timings: dict[str, float] = field(default_factory=dict, init=False)
+    _password: Secret | None = field(default=None, init=False, repr=False)
+    _workdir: Path | None = field(default=None, init=False)
+    _owns_workdir: bool = field(default=False, init=False)
+    _servers_stopped: bool = field(default=False, init=False)
+
+    # -- start -------------------------------------------------------------------------
+    def start(self) -> "LabEnvironment":
+        start = time.monotonic()
+        external = self._external_dataplane()
+        self._password = self._master_password(external)
+        target = self.spec.aws
+        if target.endpoint_url:
+            try:
+                check_reachable(target.endpoint_url)
+            except Exception as exc:
+                raise LabSetupError(f"{exc}; start the emulator there, or unset AWS_ENDPOINT_URL/LOCALSTACK_HOST "
+                                    "to use the embedded moto") from None
+        if self.spec.local:
+            self._start_engines(need_mysql=not external.mysql, need_redis=not external.redis)
+            if self.engines is not None and self.engines.moto is not None:
+                target = AwsTarget(region=target.region, endpoint_url=self.engines.moto.endpoint_url)
+            local = self.engines.dataplane() if self.engines is not None else DataPlane()
+            self.dataplane = DataPlane(
+                mysql={**local.mysql, **external.mysql},
+                redis={**local.redis, **external.redis},
+                engine_note=local.engine_note,
+            )
+        else:
+            self.dataplane = external
+        if self.spec.local and not target.emulated:
+            raise LabSetupError("local mode must never reach real AWS: no emulator endpoint is set")
+        self.clients = AwsClients(target)
+        self.timings["servers"] = time.monotonic() - start
+        if self.spec.provision:
+            begin = time.monotonic()
+            self.provision_results = lab.provision(self._context())
+            self.timings["provisioning"] = time.monotonic() - begin
+        return self
+
+    def _external_dataplane(self) -> DataPlane:
+        spec = self.spec
+        mysql, redis = {}, {}
+        try:
+            if spec.mysql_url:
+                mysql = {naming.DB_INSTANCE: parse_mysql_url(spec.mysql_url),
+                         naming.DB_REPLICA: parse_mysql_url(spec.mysql_replica_url)}
+            if spec.redis_url:
+                redis = {REDIS_PRIMARY: parse_redis_url(spec.redis_url),
+                         REDIS_REPLICA: parse_redis_url(spec.redis_replica_url)}
+        except ValueError as exc:
+            raise LabSetupError(str(exc)) from None
+        return DataPlane(mysql=mysql, redis=redis)
+
+    def _master_password(self, external: DataPlane) -> Secret:
+        primary = external.mysql.get(naming.DB_INSTANCE)
+        return primary.password if primary is not None else generate_password()
+
+    def _start_engines(self, *, need_mysql: bool, need_redis: bool) -> None:
+        from .local.engines import start_local_engines
+        from .local.processes import EngineError
+
+        need_moto = self.spec.aws.endpoint_url is None
+        if not (need_moto or need_mysql or need_redis):
+            return
+        if self.spec.workdir is not None:
+            self._workdir = Path(self.spec.workdir)
+            self._workdir.mkdir(parents=True, exist_ok=True)
+        else:
+            self._workdir = Path(tempfile.mkdtemp(prefix="dblab-"))
+            self._owns_workdir = True
+        try:
+            self.engines = start_local_engines(self._workdir, self._password, moto=need_moto,
+                                               mysql=need_mysql, redis=need_redis, timeout=self.spec.timeout)
+        except EngineError as exc:
+            raise LabSetupError(str(exc)) from None
+
+    def _context(self) -> ProvisionContext:
+        return ProvisionContext(
+            clients=self.clients, run_id=self.spec.run_id, dataplane=self.dataplane,
+            master_password=self._password, ssh_cidr=self.spec.ssh_cidr, timeout=self.spec.timeout,
+            log=self.log, state_dir=self._workdir,
+        )
+
+    # -- stop --------------------------------------------------------------------------
+    def teardown(self) -> list:
+        """Delete what provisioning created (7.1-7.4); once, even if called again."""
+        if self.teardown_results is None:
+            if not (self.spec.provision and self.clients is not None):
+                self.teardown_results = []
+            else:
+                begin = time.monotonic()
+                self.teardown_results = lab.teardown(self._context())
+                self.timings["teardown"] = time.monotonic() - begin
+        return self.teardown_results
+
+    def server_pids(self) -> list[int]:
+        return list(self.engines.pids()) if self.engines is not None else []
+
+    def stop_servers(self, *, keep_emulator: bool = False) -> None:
+        """Stop MariaDB and Redis; the emulator too unless a check still has to query it."""
+        if self.engines is None:
+            return
+        if keep_emulator:
+            for pair in (self.engines.mysql, self.engines.redis):
+                if pair is not None:
+                    pair.stop()
+        else:
+            self.engines.stop()
+            self._servers_stopped = True
+
+    def close(self) -> None:
+        """Teardown, then stop every server, then remove the work directory. Never raises."""
+        try:
+            self.teardown()
+        except Exception as exc:
+            self.log(f"teardown failed: {type(exc).__name__}: {exc}")
+        finally:
+            if self.engines is not None and not self._servers_stopped:
+                self.engines.stop()
+                self._servers_stopped = True
+            if self._owns_workdir and self._workdir is not None:
+                shutil.rmtree(self._workdir, ignore_errors=True)
