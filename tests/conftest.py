@@ -2,6 +2,8 @@
 
 import pytest
 
+pytest_plugins = ["pytester"]
+
 from provisioning import naming
 from provisioning.aws import AwsClients, AwsTarget
 from provisioning.local.moto_server import MotoServer
@@ -18,3 +20,13 @@ def aws_clients(moto_server):
     """Clients on a freshly reset emulator: every test starts from an empty account."""
     moto_server.reset()
     return AwsClients(AwsTarget(region=naming.REGION, endpoint_url=moto_server.endpoint_url))
+
+
+REPO_ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def lab_pytester(pytester, monkeypatch):
+    """pytester whose subprocess runs can import the suite's packages, from any directory."""
+    monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))
+    return pytester
