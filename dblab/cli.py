@@ -16,12 +16,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError, ProfileNotFound
+
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
     except KeyboardInterrupt:
         print("dblab: interrupted", file=sys.stderr)
         return 130
+    except (NoCredentialsError, ProfileNotFound, NoRegionError) as exc:
+        print(f"dblab {args.command}: {exc}; configure credentials (aws configure, AWS_PROFILE) "
+              "or pass --endpoint-url for an emulator", file=sys.stderr)
+        return 2
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        hint = " (check the IAM permissions for this call)" if "AccessDenied" in error.get("Code", "") else ""
+        print(f"dblab {args.command}: {exc.operation_name}: {error.get('Code')}: {error.get('Message')}{hint}",
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
