@@ -74,6 +74,7 @@ class AwsClients:
     """Caches one boto3 client per service; boto3 clients are thread-safe, sessions are not."""
 
     target: AwsTarget
+    read_only: bool = False  # grading: every non-read operation is refused (provisioning.readonly)
     _session: boto3.Session | None = field(default=None, init=False, repr=False)
     _clients: dict = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -95,6 +96,10 @@ class AwsClients:
                     endpoint_url=self.target.endpoint_url,
                     config=Config(retries={"max_attempts": 5, "mode": "standard"}),
                 )
+                if self.read_only:
+                    from .readonly import make_read_only
+
+                    make_read_only(client)
                 self._clients[service] = client
             return client
 
