@@ -37,6 +37,8 @@ class EnvironmentSpec:
     mysql_replica_url: str | None = None
     redis_url: str | None = None
     redis_replica_url: str | None = None
+    ports: dict[str, int] = field(default_factory=dict)  # fixed local ports; free ones otherwise
+    read_only: bool = False  # grading: AWS clients refuse every write
 
 
 @dataclass
@@ -80,7 +82,7 @@ class LabEnvironment:
             self.dataplane = external
         if self.spec.local and not target.emulated:
             raise LabSetupError("local mode must never reach real AWS: no emulator endpoint is set")
-        self.clients = AwsClients(target)
+        self.clients = AwsClients(target, read_only=self.spec.read_only)
         self.timings["servers"] = time.monotonic() - start
         if self.spec.provision:
             begin = time.monotonic()
@@ -121,7 +123,8 @@ class LabEnvironment:
             self._owns_workdir = True
         try:
             self.engines = start_local_engines(self._workdir, self._password, moto=need_moto,
-                                               mysql=need_mysql, redis=need_redis, timeout=self.spec.timeout)
+                                               mysql=need_mysql, redis=need_redis, ports=self.spec.ports,
+                                               timeout=self.spec.timeout)
         except EngineError as exc:
             raise LabSetupError(str(exc)) from None
 
