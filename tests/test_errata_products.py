@@ -1,0 +1,176 @@
+"""Erratum 1 and the other defects of Lab 3's app.py: the lab's version fails, the suite's works."""
+
+from __future__ import annotations
+
+from contextlib import closing
+from datetime import datetime
+from decimal import Decimal
+
+import pymysql
+import pytest
+
+from provisioning import mysql_data, naming
+from provisioning.apps import products
+from provisioning.apps.products import ProductRepository, run_lab_app
+from provisioning.context import ProvisionContext
+from provisioning.dataplane import DataPlane
+from provisioning.local.mariadb import start_mysql_pair
+from provisioning.secrets import generate_password
+
+ER_BAD_FIELD = 1054
+
+# The lab's Lab 2.3 heredoc, verbatim.
+LAB_2_3_INSERT_SQL = """
+INSERT INTO products (name, price) VALUES
+    ('Widget A', 19.99),
+    ('Widget B', 29.99),
+    ('Gadget X', 49.99)
+"""
+
+
+@pytest.fixture(scope="module")
+def mysql_pair(tmp_path_factory):
+    pair = start_mysql_pair(tmp_path_factory.mktemp("errata-products"), generate_password())
+    yield pair
+    pair.stop()
+
+
+@pytest.fixture
+def primary(mysql_pair):
+    """The lab's primary with no products table."""
+    with closing(mysql_pair.primary.connect()) as connection:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE IF EXISTS products")
+        yield mysql_pair.primary
+
+
+def run_sql(endpoint, *statements):
+    with closing(endpoint.connect()) as connection, connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+        return cursor.fetchall()
+
+
+def end_state(endpoint):
+    return [tuple(row) for row in run_sql(endpoint, "SELECT id, name, price, quantity FROM products ORDER BY id")]
+
+
+def expected_rows():
+    return [(e.id, e.name, e.price, e.quantity) for e in products.expected_end_state()]
+
+
+def steps_context(pair, logs):
+    dataplane = DataPlane(mysql={naming.DB_INSTANCE: pair.primary, naming.DB_REPLICA: pair.replica})
+    return ProvisionContext(clients=None, run_id="test-errata", dataplane=dataplane,
+                            master_password=pair.primary.password, timeout=10, log=logs.append)
+
+
+def test_lab_sequence_fails_with_unknown_column_description(primary):
+    # Lab 2.3 as written, then Lab 3: CREATE TABLE IF NOT EXISTS keeps the 4-column table.
+    run_sql(primary, products.LAB_2_3_CREATE_TABLE_SQL, LAB_2_3_INSERT_SQL)
+    with ProductRepository(primary) as repo:
+        repo.create_table()
+        with pytest.raises(pymysql.err.OperationalError) as failure:
+            repo.create(*products.LAB_PRODUCTS[0])
+    assert failure.value.args[0] == ER_BAD_FIELD
+    assert "Unknown column 'description'" in failure.value.args[1]
+
+
+def test_reference_app_raises_where_the_labs_main_prints_and_carries_on(primary):
+    run_sql(primary, products.LAB_2_3_CREATE_TABLE_SQL, LAB_2_3_INSERT_SQL)
+    with pytest.raises(pymysql.err.OperationalError, match="Unknown column 'description'"):
+        run_lab_app(primary)
+
+
+def test_suite_sequence_runs_the_app_on_the_lab3_schema(primary, mysql_pair):
+    logs = []
+    ctx = steps_context(mysql_pair, logs)
+    mysql_data.create_replication_data(ctx)
+    run = mysql_data.run_products_app(ctx)
+    assert run is not None and run.deleted == 1
+    assert end_state(primary) == expected_rows()
+
+
+def test_suite_2_3_adopts_a_table_made_by_the_labs_2_3(primary, mysql_pair):
+    run_sql(primary, products.LAB_2_3_CREATE_TABLE_SQL, LAB_2_3_INSERT_SQL)
+    logs = []
+    ctx = steps_context(mysql_pair, logs)
+    mysql_data.create_replication_data(ctx)
+    assert any("added Lab 3 columns ['description', 'quantity', 'category', 'updated_at']" in line for line in logs)
+    mysql_data.run_products_app(ctx)
+    # The widgets keep ids 1-3 and are not inserted again; Lab 3's columns are in Lab 3's order.
+    assert end_state(primary) == expected_rows()
+    columns = [row[0] for row in run_sql(primary, "SHOW COLUMNS FROM products")]
+    assert columns == [spec.name for spec in products.LAB3_COLUMNS]
+
+
+def test_lab_ids_1_and_5_mean_other_products_once_lab_2_3_ran(primary, mysql_pair):
+    # The lab's main() updates id 1 and deletes id 5 as if the table were empty.
+    mysql_data.create_replication_data(steps_context(mysql_pair, []))
+    run = run_lab_app(primary)
+    assert run.created_ids == (4, 5, 6, 7, 8)
+    assert run.product_before_update["name"] == "Widget A"
+    assert (run.product_after_update["price"], run.product_after_update["quantity"]) == (Decimal("1199.99"), 8)
+    assert run.category_matches == ("Laptop Pro", "Wireless Mouse", "USB-C Hub")
+    assert (run.deleted, run.remaining) == (1, 7)
+    assert "Wireless Mouse" not in [row[1] for row in end_state(primary)]
+
+
+def test_lab_app_on_an_empty_table_does_what_the_lab_intended(primary):
+    run = run_lab_app(primary)
+    assert run.created_ids == (1, 2, 3, 4, 5)
+    assert run.product_after_update["name"] == "Laptop Pro"
+    assert [row[1] for row in end_state(primary)] == ["Laptop Pro", "Wireless Mouse", "Desk Chair", "USB-C Hub"]
+
+
+def test_each_run_of_the_labs_main_inserts_its_products_again(primary):
+    run_lab_app(primary)
+    second = run_lab_app(primary)
+    assert second.created_ids == (6, 7, 8, 9, 10)
+    assert second.deleted == 0  # id 5 went in the first run
+    assert second.update_rowcount == 0  # same values: MySQL counts changed rows, not matched ones
+
+
+def test_read_all_breaks_created_at_ties_by_id(primary):
+    # Rows inserted within one second share created_at; the lab's ORDER BY created_at leaves their order open.
+    with ProductRepository(primary) as repo:
+        repo.create_table()
+        ids = [repo.create(f"tie-{i}", None, Decimal("1.00"), 1, "ties") for i in range(3)]
+        with repo.connection.cursor() as cursor:
+            cursor.execute("UPDATE products SET created_at = %s", (datetime(2020, 1, 1),))
+        assert [row["id"] for row in repo.read_all()] == ids[::-1]
+
+
+def test_create_returns_the_id_of_the_new_row(primary):
+    with ProductRepository(primary) as repo:
+        repo.create_table()
+        product_id = repo.create("one", None, Decimal("1.00"), 1, "c")
+        assert repo.read(product_id)["name"] == "one"
+
+
+class RecordingConnection:
+    """Fails the test if any SQL reaches it."""
+
+    def cursor(self, *args):
+        raise AssertionError("SQL was sent to the database")
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("fields", [
+    {"price = 0 WHERE 1 = 1; --": 1},  # the lab would put this key into the SQL text
+    {"id": 7},
+    {},
+])
+def test_update_refuses_unknown_columns_before_any_sql(fields):
+    with ProductRepository(RecordingConnection) as repo, pytest.raises(ValueError):
+        repo.update(1, **fields)
+
+
+def test_repository_rows_are_dicts_whatever_cursor_the_connection_makes(primary):
+    # The lab relied on DictCursor in DB_CONFIG; the reference asks for it per cursor.
+    with ProductRepository(lambda: primary.connect(cursorclass=pymysql.cursors.Cursor)) as repo:
+        repo.create_table()
+        product_id = repo.create("dicts", None, Decimal("2.00"), 2, "c")
+        assert repo.read(product_id)["name"] == "dicts"
