@@ -45,9 +45,13 @@ class RedisEndpoint:
 
     def connect(self, **kwargs):
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
-        params = dict(host=self.host, port=self.port, password=self.password,
-                      decode_responses=True, socket_timeout=5, socket_connect_timeout=5)
+        # redis-py retries a timed-out call 10 times with backoff by default: ~15 s per call
+        # against a wedged server. One retry keeps a check's failure prompt.
+        params = dict(host=self.host, port=self.port, password=self.password, decode_responses=True,
+                      socket_timeout=5, socket_connect_timeout=5, retry=Retry(NoBackoff(), 1))
         params.update(kwargs)
         return redis.Redis(**params)
 

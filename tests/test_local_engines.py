@@ -172,14 +172,18 @@ def test_missing_binary_names_the_apt_package(tmp_path, monkeypatch):
 def test_interrupt_during_startup_stops_what_started(tmp_path, monkeypatch):
     seen = []
 
-    def interrupted(port):
-        # Ctrl-C on the calling thread once Redis runs, while MariaDB is still starting.
-        wait_until(lambda: any("redis-server" in line for line in servers_under(tmp_path)),
-                   timeout=20, what="redis to start")
-        seen.extend(servers_under(tmp_path))
-        raise KeyboardInterrupt
+    class InterruptedMoto:
+        def __init__(self, port=0):
+            pass
 
-    monkeypatch.setattr(engines_module, "_start_moto", interrupted)
+        def start(self):
+            # Ctrl-C on the calling thread once Redis runs, while MariaDB is still starting.
+            wait_until(lambda: any("redis-server" in line for line in servers_under(tmp_path)),
+                       timeout=20, what="redis to start")
+            seen.extend(servers_under(tmp_path))
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(engines_module, "MotoServer", InterruptedMoto)
     with pytest.raises(KeyboardInterrupt):
         start_local_engines(tmp_path, generate_password())
     assert seen, "nothing had started when the interrupt came: the test proves nothing"

@@ -18,8 +18,8 @@ from ..dataplane import REDIS_PRIMARY, REDIS_REPLICA, DataPlane
 from ..secrets import Secret
 from . import binaries
 from .mariadb import MysqlPair, start_mysql_pair
-from .moto_server import MotoServer, MotoStartError
-from .processes import EngineError, PortBusy, ProcessGroup
+from .moto_server import MotoServer
+from .processes import ProcessGroup
 from .redis_server import RedisPair, start_redis_pair
 
 log = logging.getLogger("dblab.engines")
@@ -98,7 +98,7 @@ def start_local_engines(workdir: Path, admin_password: Secret, *, moto: bool = T
                 start_redis_pair, workdir / "redis", primary_port=ports.get("redis_primary", 0),
                 replica_port=ports.get("redis_replica", 0), timeout=timeout, group=group)
         if moto:  # in-process and quick: meanwhile the threads start the servers
-            engines.moto = _start_moto(ports.get("moto", 0))
+            engines.moto = MotoServer(port=ports.get("moto", 0)).start()
         done, _ = wait(futures.values(), return_when=FIRST_EXCEPTION)
         for future in done:
             future.result()  # the first failure raises here, without waiting for the others
@@ -116,15 +116,3 @@ def start_local_engines(workdir: Path, admin_password: Secret, *, moto: bool = T
     engines.startup_seconds = time.monotonic() - begin
     log.info("local engines started in %.2fs: %s", engines.startup_seconds, engines.dataplane().engine_note)
     return engines
-
-
-def _start_moto(port: int) -> MotoServer:
-    try:
-        return MotoServer(port=port).start()
-    except SystemExit:
-        # werkzeug's make_server prints "Address already in use" and calls sys.exit(1)
-        # when it cannot bind, so MotoServer's OSError branch never sees a busy port.
-        raise PortBusy(f"moto: port {port} on 127.0.0.1 is already in use", port) from None
-    except MotoStartError as exc:
-        # One error family for every engine, so callers catch EngineError alone.
-        raise EngineError(str(exc)) from None

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import urllib.request
 from dataclasses import dataclass, field
 
 from werkzeug.serving import make_server
 
+from .processes import EngineError, PortBusy
 
-class MotoStartError(RuntimeError):
+
+class MotoStartError(EngineError):
     pass
+
+
+def _require_free(host: str, port: int) -> None:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            raise PortBusy(f"moto: port {port} on {host} is already in use", port) from None
 
 
 @dataclass
@@ -33,9 +44,14 @@ class MotoServer:
             def log_request(self, *args, **kwargs):  # one line per API call drowns test output
                 pass
 
+        if self.port:
+            _require_free(self.host, self.port)  # werkzeug would print a banner and sys.exit instead
         app = DomainDispatcherApplication(create_backend_app)
         try:
             self._server = make_server(self.host, self.port, app, threaded=True, request_handler=QuietHandler)
+        except SystemExit:
+            # werkzeug prints "Address already in use" and calls sys.exit(1) when it cannot bind.
+            raise PortBusy(f"moto: port {self.port} on {self.host} is already in use", self.port) from None
         except OSError as exc:
             raise MotoStartError(f"cannot listen on {self.host}:{self.port} for moto ({exc.strerror or exc})") from None
         self.port = self._server.server_address[1]
