@@ -1,0 +1,433 @@
+"""Labs 1, 2.1, 2.2 against the emulator: provisioning, re-runs, teardown (7.3, 7.4), and
+every check both ways (passes on the lab as built, fails on a seeded fault).
+
+FAULTS names, for each fault, exactly the checks it breaks, so a check that grows too broad
+(or one that cannot fail) shows up here.
+"""
+
+from __future__ import annotations
+
+import inspect
+import stat
+from functools import partial
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from fixtures.lab import LabContext
+from provisioning import bastion, inventory, naming, network, rds
+from provisioning.aws import AwsClients, AwsTarget
+from provisioning.context import ProvisionContext
+from provisioning.dataplane import DataPlane, MysqlEndpoint
+from provisioning.secrets import generate_password
+from suites import test_lab1_foundation as lab1
+from suites import test_lab2_high_availability as lab2
+
+RUN_ID = "test-lab12"
+MODULES = (network, rds, bastion)
+STEPS = sorted([s for m in MODULES for s in m.STEPS], key=lambda s: s.sort_key)
+TEARDOWN = rds.TEARDOWN + bastion.TEARDOWN + network.TEARDOWN  # the orchestrator's 7.3, 7.4 order
+DATA_PLANE_CHECK = "test_primary_database_answers_as_labdb"
+STANDBY_CHECK = "test_standby_is_in_another_availability_zone"
+
+
+def expand_checks(*modules) -> dict[str, object]:
+    """Every check as a callable of (lab[, request]); parametrized ones once per value, named like pytest does."""
+    checks = {}
+    for module in modules:
+        for name, check in vars(module).items():
+            if not (name.startswith("test_") and callable(check)):
+                continue
+            marks = [m for m in getattr(check, "pytestmark", ()) if m.name == "parametrize"]
+            if not marks:
+                checks[name] = check
+                continue
+            argname, values = marks[0].args[:2]
+            for value in values:
+                checks[f"{name}[{value}]"] = partial(check, **{argname: value})
+    return checks
+
+
+CHECKS = expand_checks(lab1, lab2)
+
+
+def outcome(check, lab) -> str:
+    """'passed', 'failed: message', 'skipped: reason' or 'error: ...' (an exception that is not a verdict)."""
+    kwargs = {"lab": lab}
+    function = check.func if isinstance(check, partial) else check
+    if "request" in inspect.signature(function).parameters:
+        kwargs["request"] = SimpleNamespace(node=SimpleNamespace(user_properties=[]))
+    try:
+        check(**kwargs)
+    except (AssertionError, pytest.fail.Exception) as exc:
+        return f"failed: {exc}"
+    except pytest.skip.Exception as exc:
+        return f"skipped: {exc.msg}"
+    except Exception as exc:
+        return f"error: {type(exc).__name__}: {exc}"
+    return "passed"
+
+
+def failing_checks(lab) -> dict[str, str]:
+    results = {name: outcome(check, lab) for name, check in CHECKS.items()}
+    errors = {name: result for name, result in results.items() if result.startswith("error")}
+    assert not errors, f"checks raised instead of failing: {errors}"
+    return {name: result for name, result in results.items() if result.startswith("failed")}
+
+
+def provision(ctx, upto: str | None = None) -> None:
+    for step in STEPS:
+        step.run(ctx)
+        if step.step == upto:
+            return
+
+
+def teardown(ctx) -> None:
+    for step in TEARDOWN:
+        step.run(ctx)
+
+
+def make_context(clients, state_dir, messages, **overrides) -> ProvisionContext:
+    settings = dict(clients=clients, run_id=RUN_ID, dataplane=DataPlane(), master_password=generate_password(),
+                    timeout=10, log=messages.append, state_dir=state_dir)
+    settings.update(overrides)
+    return ProvisionContext(**settings)
+
+
+def make_lab(clients, dataplane=None) -> LabContext:
+    return LabContext(clients=clients, dataplane=dataplane or DataPlane(), timeout=0.5, target="local")
+
+
+@pytest.fixture(scope="module")
+def module_clients(moto_server):
+    return AwsClients(AwsTarget(region=naming.REGION, endpoint_url=moto_server.endpoint_url))
+
+
+@pytest.fixture
+def aws_clients(moto_server, module_clients):
+    """conftest's aws_clients (a reset account per test) with clients kept for the module:
+    a new boto3 session re-reads the EC2 service model, ~0.2 s a test."""
+    moto_server.reset()
+    return module_clients
+
+
+@pytest.fixture
+def messages():
+    return []
+
+
+@pytest.fixture
+def ctx(aws_clients, tmp_path, messages):
+    return make_context(aws_clients, tmp_path, messages)
+
+
+@pytest.fixture
+def lab(aws_clients):
+    return make_lab(aws_clients)
+
+
+# --- declarations --------------------------------------------------------------------------------
+
+def test_steps_and_teardown_are_declared_with_the_lab_ids():
+    assert [s.step for s in network.STEPS] == ["1.1", "1.2"]
+    assert [s.step for s in rds.STEPS] == ["1.3", "1.4", "2.1", "2.2"]
+    assert [s.step for s in bastion.STEPS] == ["1.5"]
+    assert [s.step for m in (rds, bastion, network) for s in m.TEARDOWN] == ["7.3", "7.4", "7.4"]
+
+
+def test_every_check_is_marked_with_one_step_of_its_lab():
+    for module, allowed in ((lab1, {"1.1", "1.2", "1.3", "1.4", "1.5"}), (lab2, {"2.1", "2.2"})):
+        for name, check in vars(module).items():
+            if name.startswith("test_") and callable(check):
+                steps = [m.args[0] for m in getattr(check, "pytestmark", ()) if m.name == "step"]
+                assert len(steps) == 1 and steps[0] in allowed, f"{name}: step marks {steps}"
+                assert not any(m.name == "writes_data" for m in check.pytestmark), f"{name} is read-only"
+
+
+def test_the_labs_password_literal_appears_nowhere():
+    literal = "LabPassword" + "123!"
+    root = Path(__file__).resolve().parent.parent
+    for path in [root / "provisioning" / f"{m}.py" for m in ("network", "rds", "bastion")] + \
+                [root / "suites" / "test_lab1_foundation.py", root / "suites" / "test_lab2_high_availability.py"]:
+        assert literal not in path.read_text(), path
+
+
+# --- the lab as built ----------------------------------------------------------------------------
+
+def test_every_check_passes_on_the_provisioned_lab_through_read_only_clients(ctx, moto_server):
+    # One account for all checks: moto's backends are global to the process, so a lab kept
+    # across tests would be wiped by the next test's reset.
+    provision(ctx)
+    lab = make_lab(AwsClients(AwsTarget(region=naming.REGION, endpoint_url=moto_server.endpoint_url), read_only=True))
+    results = {name: outcome(check, lab) for name, check in CHECKS.items()}
+    assert results.pop(STANDBY_CHECK).startswith("skipped: emulator-limited")
+    assert results.pop(DATA_PLANE_CHECK).startswith("skipped: not-reachable")  # no MySQL bound here
+    assert {name: result for name, result in results.items() if result != "passed"} == {}
+
+
+@pytest.fixture(scope="module")
+def mysql_pair(tmp_path_factory):
+    from provisioning.local.mariadb import start_mysql_pair
+
+    pair = start_mysql_pair(tmp_path_factory.mktemp("mysql"), generate_password())
+    yield pair
+    pair.stop()
+
+
+def test_data_plane_check_reports_the_server_and_passes_on_labdb(aws_clients, mysql_pair):
+    # The check reads only the data plane: no provisioning needed.
+    lab = make_lab(aws_clients, DataPlane(mysql={naming.DB_INSTANCE: mysql_pair.primary}))
+    request = SimpleNamespace(node=SimpleNamespace(user_properties=[]))
+    lab1.test_primary_database_answers_as_labdb(lab, request)
+    reported = dict(request.node.user_properties)
+    assert "MariaDB" in reported["server_version"]
+    assert "stands in" in reported["engine_note"]
+
+
+@pytest.mark.parametrize("fault", ["wrong password", "another database"])
+def test_data_plane_check_fails_when_labdb_does_not_answer(aws_clients, mysql_pair, fault):
+    good = mysql_pair.primary
+    endpoint = MysqlEndpoint(good.host, good.port, good.user, generate_password(), good.database) \
+        if fault == "wrong password" else MysqlEndpoint(good.host, good.port, good.user, good.password, "information_schema")
+    lab = make_lab(aws_clients, DataPlane(mysql={naming.DB_INSTANCE: endpoint}))
+    result = outcome(lab1.test_primary_database_answers_as_labdb, lab)
+    assert result.startswith(f"failed: RDS instance {naming.DB_INSTANCE}: "), result
+    assert str(endpoint.password) not in result
+
+
+# --- provisioning ------------------------------------------------------------------------------
+
+def test_provisioning_writes_the_private_key_0600_and_never_logs_it_or_the_password(ctx, messages):
+    provision(ctx)
+    key = ctx.state_dir / bastion.KEY_FILE
+    material = key.read_text()
+    assert "PRIVATE KEY" in material
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    logged = "\n".join(messages)
+    assert "PRIVATE KEY" not in logged and material.strip().splitlines()[1] not in logged
+    assert str(ctx.master_password) not in logged
+
+
+def test_without_a_state_directory_the_private_key_is_discarded(aws_clients, tmp_path, messages):
+    ctx = make_context(aws_clients, None, messages)
+    provision(ctx)
+    assert any("private key discarded" in m for m in messages)
+    assert not list(tmp_path.iterdir())
+
+
+def snapshot(clients) -> dict[str, int]:
+    ec2, rds_client = clients("ec2"), clients("rds")
+    tables = ec2.describe_route_tables()["RouteTables"]
+    groups = ec2.describe_security_groups()["SecurityGroups"]
+    reservations = ec2.describe_instances(
+        Filters=[{"Name": "instance-state-name", "Values": list(bastion.LIVE_STATES)}])["Reservations"]
+    return {
+        "VPCs": len(ec2.describe_vpcs()["Vpcs"]),
+        "subnets": len(ec2.describe_subnets()["Subnets"]),
+        "internet gateways": len(ec2.describe_internet_gateways()["InternetGateways"]),
+        "route tables": len(tables),
+        "routes": sum(len(t.get("Routes", ())) for t in tables),
+        "route table associations": sum(len(t.get("Associations", ())) for t in tables),
+        "security groups": len(groups),
+        "ingress rules": sum(len(lab1.ingress_rules(g)) for g in groups),
+        "DB subnet groups": len(rds_client.describe_db_subnet_groups()["DBSubnetGroups"]),
+        "DB instances": len(rds_client.describe_db_instances()["DBInstances"]),
+        "live EC2 instances": sum(len(r["Instances"]) for r in reservations),
+        "key pairs": len(ec2.describe_key_pairs()["KeyPairs"]),
+    }
+
+
+def test_second_provisioning_run_creates_nothing_new(ctx, aws_clients, messages):
+    provision(ctx)
+    first = snapshot(aws_clients)
+    messages.clear()
+    provision(ctx)
+    assert snapshot(aws_clients) == first
+    assert not any(" created" in m or "creation started" in m or "launched" in m for m in messages), messages
+
+
+def test_rerun_with_another_ssh_address_keeps_ssh_open_to_that_one_only(ctx, aws_clients, lab, messages):
+    provision(ctx, upto="1.2")
+    network.create_security_groups(make_context(aws_clients, None, messages, ssh_cidr="203.0.113.7/32"))
+    group = network.find_security_group(aws_clients("ec2"), network.find_vpc(aws_clients("ec2"))["VpcId"], naming.EC2_SG)
+    assert lab1.ingress_rules(group) == [("tcp", 22, 22, "203.0.113.7/32")]
+    assert outcome(lab1.test_ec2_group_allows_only_ssh_from_one_address, lab) == "passed"
+
+
+def test_a_detached_gateway_left_by_an_interrupted_run_is_adopted(ctx, aws_clients, messages):
+    ec2 = aws_clients("ec2")
+    left = ec2.create_internet_gateway(TagSpecifications=[
+        {"ResourceType": "internet-gateway", "Tags": naming.lab_tags("crashed", naming.IGW)}])["InternetGateway"]
+    provision(ctx, upto="1.1")
+    vpc_id = network.find_vpc(ec2)["VpcId"]
+    assert [g["InternetGatewayId"] for g in network.attached_internet_gateways(ec2, vpc_id)] == [left["InternetGatewayId"]]
+    assert len(ec2.describe_internet_gateways()["InternetGateways"]) == 1
+
+
+def test_an_existing_subnet_group_with_stale_subnets_is_pointed_at_the_private_subnets(ctx, aws_clients, lab):
+    provision(ctx, upto="1.3")
+    ec2 = aws_clients("ec2")
+    vpc_id = network.find_vpc(ec2)["VpcId"]
+    public = network.find_subnet(ec2, vpc_id, naming.PUBLIC_SUBNET_A)["SubnetId"]
+    private_b = network.find_subnet(ec2, vpc_id, naming.PRIVATE_SUBNET_B)["SubnetId"]
+    aws_clients("rds").modify_db_subnet_group(DBSubnetGroupName=naming.DB_SUBNET_GROUP, SubnetIds=[public, private_b])
+    rds.create_db_subnet_group(ctx)
+    assert outcome(lab1.test_db_subnet_group_holds_exactly_the_private_subnets, lab) == "passed"
+
+
+# --- teardown ------------------------------------------------------------------------------------
+
+def test_teardown_returns_the_account_to_how_it_was(ctx, aws_clients):
+    before = snapshot(aws_clients)
+    provision(ctx)
+    teardown(ctx)
+    assert inventory.lab_leftovers(aws_clients) == []
+    assert snapshot(aws_clients) == before
+    assert not (ctx.state_dir / bastion.KEY_FILE).exists()
+
+
+def test_teardown_deletes_the_replica_before_the_primary(ctx, messages):
+    provision(ctx)
+    messages.clear()
+    rds.delete_rds(ctx)
+    order = [m for m in messages if "deletion started" in m or m.endswith(": deleted")]
+    assert order == [
+        f"RDS instance {naming.DB_REPLICA}: deletion started", f"RDS instance {naming.DB_REPLICA}: deleted",
+        f"RDS instance {naming.DB_INSTANCE}: deletion started", f"RDS instance {naming.DB_INSTANCE}: deleted",
+        f"DB subnet group {naming.DB_SUBNET_GROUP}: deleted",
+    ]
+
+
+def test_teardown_twice_is_harmless(ctx, aws_clients, messages):
+    provision(ctx)
+    teardown(ctx)
+    messages.clear()
+    teardown(ctx)
+    assert messages == [f"VPC {naming.VPC}: not there"]
+
+
+@pytest.mark.parametrize("upto", ["1.1", "1.2", "1.3", "1.4", "1.5"])
+def test_teardown_cleans_up_a_half_built_lab(ctx, aws_clients, upto):
+    before = snapshot(aws_clients)
+    provision(ctx, upto=upto)
+    teardown(ctx)
+    assert inventory.lab_leftovers(aws_clients) == []
+    assert snapshot(aws_clients) == before
+
+
+def test_teardown_cleans_up_what_a_crashed_run_left_by_name(ctx, aws_clients):
+    before = snapshot(aws_clients)
+    ec2 = aws_clients("ec2")
+    # Pieces without any of provisioning's handles: a second lab VPC with a subnet routed by
+    # a table of its own and cross-referencing groups, a detached named gateway, a stray key pair.
+    vpc_id = ec2.create_vpc(CidrBlock=naming.VPC_CIDR, TagSpecifications=[
+        {"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": naming.VPC}]}])["Vpc"]["VpcId"]
+    subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    table_id = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
+    ec2.associate_route_table(RouteTableId=table_id, SubnetId=subnet_id)
+    first = ec2.create_security_group(GroupName=naming.EC2_SG, Description="x", VpcId=vpc_id)["GroupId"]
+    second = ec2.create_security_group(GroupName=naming.RDS_SG, Description="x", VpcId=vpc_id)["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=second, IpPermissions=[network.tcp_from_group(3306, first)])
+    ec2.authorize_security_group_ingress(GroupId=first, IpPermissions=[network.tcp_from_group(22, second)])
+    ec2.create_internet_gateway(TagSpecifications=[
+        {"ResourceType": "internet-gateway", "Tags": [{"Key": "Name", "Value": naming.IGW}]}])
+    ec2.create_key_pair(KeyName=naming.KEY_PAIR)
+    teardown(ctx)
+    assert inventory.lab_leftovers(aws_clients) == []
+    assert snapshot(aws_clients) == before
+
+
+# --- seeded faults: each breaks exactly the checks named ---------------------------------------
+
+def _ids(clients) -> dict:
+    ec2 = clients("ec2")
+    vpc_id = network.find_vpc(ec2)["VpcId"]
+    ids = {"vpc": vpc_id}
+    ids.update({name: network.find_subnet(ec2, vpc_id, name)["SubnetId"] for name in naming.SUBNETS})
+    ids.update({name: network.find_security_group(ec2, vpc_id, name)["GroupId"] for name in network.GROUP_DESCRIPTIONS})
+    ids["public rt"] = network.find_route_table(ec2, vpc_id, naming.PUBLIC_ROUTE_TABLE)["RouteTableId"]
+    ids["igw"] = network.attached_internet_gateways(ec2, vpc_id)[0]["InternetGatewayId"]
+    ids["bastion"] = bastion.find_bastion(ec2)["InstanceId"]
+    return ids
+
+
+def _single_zone_subnet_group(clients, ids):
+    extra = clients("ec2").create_subnet(VpcId=ids["vpc"], CidrBlock="10.0.4.0/24", AvailabilityZone=naming.AZ_A)
+    # Deleted and created again: moto's modify_db_subnet_group loses the group (AWS would also
+    # refuse a single-zone group; moto does not).
+    clients("rds").delete_db_subnet_group(DBSubnetGroupName=naming.DB_SUBNET_GROUP)
+    clients("rds").create_db_subnet_group(DBSubnetGroupName=naming.DB_SUBNET_GROUP, DBSubnetGroupDescription="x",
+                                          SubnetIds=[ids[naming.PRIVATE_SUBNET_A], extra["Subnet"]["SubnetId"]])
+
+
+FAULTS = {
+    "SSH open to the world": (
+        lambda c, ids: c("ec2").authorize_security_group_ingress(
+            GroupId=ids[naming.EC2_SG], IpPermissions=[network.tcp_from_cidr(22, "0.0.0.0/0")]),
+        {"test_ec2_group_allows_only_ssh_from_one_address", "test_no_lab_group_is_open_to_the_world"}),
+    "SSH from a whole /24": (
+        lambda c, ids: c("ec2").authorize_security_group_ingress(
+            GroupId=ids[naming.EC2_SG], IpPermissions=[network.tcp_from_cidr(22, "198.51.100.0/24")]),
+        {"test_ec2_group_allows_only_ssh_from_one_address"}),
+    "MySQL open to the VPC CIDR": (
+        lambda c, ids: c("ec2").authorize_security_group_ingress(
+            GroupId=ids[naming.RDS_SG], IpPermissions=[network.tcp_from_cidr(3306, naming.VPC_CIDR)]),
+        {"test_rds_group_allows_only_mysql_from_the_ec2_group"}),
+    "DNS hostnames off": (
+        lambda c, ids: c("ec2").modify_vpc_attribute(VpcId=ids["vpc"], EnableDnsHostnames={"Value": False}),
+        {"test_vpc_has_dns_hostnames_enabled"}),
+    "a second VPC named database-lab-vpc": (
+        lambda c, ids: c("ec2").create_vpc(CidrBlock="172.16.0.0/16", TagSpecifications=[
+            {"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": naming.VPC}]}]),
+        {"test_exactly_one_vpc_is_named_database_lab_vpc"}),
+    "private subnet routed to the internet gateway": (
+        lambda c, ids: c("ec2").associate_route_table(RouteTableId=ids["public rt"], SubnetId=ids[naming.PRIVATE_SUBNET_A]),
+        {f"test_private_subnet_has_no_route_to_the_internet[{naming.PRIVATE_SUBNET_A}]"}),
+    "main route table sends 0.0.0.0/0 to the gateway": (
+        lambda c, ids: c("ec2").create_route(RouteTableId=network.main_route_table(c("ec2"), ids["vpc"])["RouteTableId"],
+                                             DestinationCidrBlock="0.0.0.0/0", GatewayId=ids["igw"]),
+        {f"test_private_subnet_has_no_route_to_the_internet[{name}]" for name in naming.PRIVATE_SUBNETS}),
+    "subnet group in one availability zone": (
+        _single_zone_subnet_group,
+        {"test_db_subnet_group_holds_exactly_the_private_subnets", "test_db_subnet_group_spans_two_availability_zones"}),
+    "publicly accessible database": (
+        lambda c, ids: c("rds").modify_db_instance(DBInstanceIdentifier=naming.DB_INSTANCE, PubliclyAccessible=True,
+                                                   ApplyImmediately=True),
+        {"test_primary_is_not_publicly_accessible"}),
+    "Multi-AZ off": (
+        lambda c, ids: c("rds").modify_db_instance(DBInstanceIdentifier=naming.DB_INSTANCE, MultiAZ=False,
+                                                   ApplyImmediately=True),
+        {"test_primary_is_multi_az"}),
+    "replica deleted": (
+        lambda c, ids: c("rds").delete_db_instance(DBInstanceIdentifier=naming.DB_REPLICA, SkipFinalSnapshot=True),
+        {name for name in CHECKS if name.startswith("test_replica_")} | {"test_primary_lists_the_replica"}),
+    "bastion stopped": (
+        lambda c, ids: c("ec2").stop_instances(InstanceIds=[ids["bastion"]]),
+        {"test_bastion_is_pending_or_running", "test_bastion_has_a_public_ip"}),  # AWS releases the public IP too
+    "key pair deleted": (
+        lambda c, ids: c("ec2").delete_key_pair(KeyName=naming.KEY_PAIR),
+        {"test_lab_key_pair_exists"}),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_seeded_fault_fails_exactly_its_checks(ctx, aws_clients, lab, fault):
+    provision(ctx)
+    seed, expected = FAULTS[fault]
+    seed(aws_clients, _ids(aws_clients))
+    assert set(failing_checks(lab)) == expected
+
+
+def test_standby_check_fails_on_aws_when_the_standby_shares_the_primarys_zone(ctx, lab):
+    # Real AWS is not here: a LabContext whose describe answers carry the standby in the primary's zone.
+    provision(ctx)
+    primary = rds.describe_db_instance(lab.client("rds"), naming.DB_INSTANCE)
+
+    class Rds:
+        def describe_db_instances(self, **kwargs):
+            return {"DBInstances": [{**primary, "SecondaryAvailabilityZone": primary["AvailabilityZone"]}]}
+
+    aws = SimpleNamespace(client=lambda service: Rds(), require_real_aws=lambda *a: None, emulated=False)
+    result = outcome(lab2.test_standby_is_in_another_availability_zone, aws)
+    assert result.startswith("failed:") and "the same zone as the primary" in result, result
