@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import sweep
+from . import parity, sweep
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dblab", description="Hands-On Database Lab tools")
     subparsers = parser.add_subparsers(dest="command", required=True)
     sweep.add_parser(subparsers)
+    parity.add_parser(subparsers)
     return parser
 
 
