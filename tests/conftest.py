@@ -15,11 +15,17 @@ def moto_server():
         yield server
 
 
+@pytest.fixture(scope="session")
+def session_aws_clients(moto_server):
+    # One set of clients for the whole run: building a boto3 client re-reads its service model.
+    return AwsClients(AwsTarget(region=naming.REGION, endpoint_url=moto_server.endpoint_url))
+
+
 @pytest.fixture
-def aws_clients(moto_server):
+def aws_clients(moto_server, session_aws_clients):
     """Clients on a freshly reset emulator: every test starts from an empty account."""
     moto_server.reset()
-    return AwsClients(AwsTarget(region=naming.REGION, endpoint_url=moto_server.endpoint_url))
+    return session_aws_clients
 
 
 REPO_ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent

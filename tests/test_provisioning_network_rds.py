@@ -99,19 +99,6 @@ def make_lab(clients, dataplane=None) -> LabContext:
     return LabContext(clients=clients, dataplane=dataplane or DataPlane(), timeout=0.5, target="local")
 
 
-@pytest.fixture(scope="module")
-def module_clients(moto_server):
-    return AwsClients(AwsTarget(region=naming.REGION, endpoint_url=moto_server.endpoint_url))
-
-
-@pytest.fixture
-def aws_clients(moto_server, module_clients):
-    """conftest's aws_clients (a reset account per test) with clients kept for the module:
-    a new boto3 session re-reads the EC2 service model, ~0.2 s a test."""
-    moto_server.reset()
-    return module_clients
-
-
 @pytest.fixture
 def messages():
     return []
