@@ -13,7 +13,8 @@ from botocore.exceptions import ClientError
 
 from . import naming
 from .context import ProvisionContext, Step
-from .network import find_security_group, find_subnet, is_missing, name_filter, require_vpc
+from .errors import is_missing
+from .network import find_security_group, find_subnet, name_filter, require_vpc
 from .polling import wait_until
 
 KEY_FILE = "database-lab-key.pem"

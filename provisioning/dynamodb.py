@@ -13,6 +13,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from . import naming
 from .apps.orders import LAB_CUSTOMERS, LAB_ORDERS, PENDING, SHIPPED, OrderRepository, products, run_lab_app
 from .context import ProvisionContext, Step
+from .errors import error_code
 from .polling import wait_until
 
 TABLE = naming.ORDERS_TABLE
@@ -55,7 +56,7 @@ def describe_table(client, name: str = TABLE) -> dict | None:
     try:
         return client.describe_table(TableName=name)["Table"]
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+        if error_code(error) == "ResourceNotFoundException":
             return None
         raise
 
@@ -254,7 +255,7 @@ def delete_orders_table(ctx: ProvisionContext) -> None:
         try:
             client.delete_table(TableName=TABLE)
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            if error_code(error) != "ResourceNotFoundException":
                 raise
     wait_until(lambda: describe_table(client) is None, timeout=ctx.timeout, what=f"DynamoDB table {TABLE} deleted")
     ctx.log(f"DynamoDB table {TABLE}: deleted")

@@ -15,6 +15,7 @@ from . import naming
 from .apps.cache import LEADERBOARD_KEY, lab_final_standings, run_lab_app
 from .context import ProvisionContext, Step
 from .dataplane import REDIS_PRIMARY
+from .errors import error_code
 from .polling import wait_until
 
 SUBNET_GROUP = naming.CACHE_SUBNET_GROUP
@@ -23,10 +24,6 @@ SUBNET_GROUP_DESCRIPTION = "Cache subnet group for lab"
 GROUP_DESCRIPTION = "Redis cluster for lab"
 # Statuses a replication group passes through on its own; anything else is where it stays.
 TRANSITIONAL = ("creating", "modifying", "snapshotting")
-
-
-def _error_code(error: ClientError) -> str:
-    return error.response.get("Error", {}).get("Code", "")
 
 
 # --- read-only look-ups (also used by the checks) ----------------------------------------------
@@ -72,7 +69,7 @@ def describe_subnet_group(elasticache) -> dict | None:
     try:
         return elasticache.describe_cache_subnet_groups(CacheSubnetGroupName=SUBNET_GROUP)["CacheSubnetGroups"][0]
     except ClientError as error:
-        if _error_code(error) == "CacheSubnetGroupNotFoundFault":
+        if error_code(error) == "CacheSubnetGroupNotFoundFault":
             return None
         raise
 
@@ -81,7 +78,7 @@ def describe_replication_group(elasticache) -> dict | None:
     try:
         return elasticache.describe_replication_groups(ReplicationGroupId=GROUP)["ReplicationGroups"][0]
     except ClientError as error:
-        if _error_code(error) == "ReplicationGroupNotFoundFault":
+        if error_code(error) == "ReplicationGroupNotFoundFault":
             return None
         raise
 
@@ -94,7 +91,7 @@ def member_clusters(elasticache, group: dict) -> list[dict]:
         try:
             clusters += elasticache.describe_cache_clusters(CacheClusterId=cluster_id)["CacheClusters"]
         except ClientError as error:
-            if _error_code(error) != "CacheClusterNotFound":
+            if error_code(error) != "CacheClusterNotFound":
                 raise
     return clusters
 
@@ -118,7 +115,7 @@ def create_cache_subnet_group(ctx: ProvisionContext) -> dict:
                 Tags=naming.lab_tags(ctx.run_id, SUBNET_GROUP),
             )["CacheSubnetGroup"]
         except ClientError as error:
-            if _error_code(error) != "CacheSubnetGroupAlreadyExists":
+            if error_code(error) != "CacheSubnetGroupAlreadyExists":
                 raise
             existing = describe_subnet_group(elasticache)  # created meanwhile: adopt it
     if subnet_group_ids(existing) != set(wanted):
@@ -197,7 +194,7 @@ def create_replication_group(ctx: ProvisionContext) -> dict:
         try:
             elasticache.create_replication_group(**replication_group_request(ctx, security_group["GroupId"]))
         except ClientError as error:
-            if _error_code(error) != "ReplicationGroupAlreadyExists":
+            if error_code(error) != "ReplicationGroupAlreadyExists":
                 raise
             ctx.log(f"replication group {GROUP}: created meanwhile, adopted")
     else:
@@ -252,10 +249,10 @@ def _delete_replication_group(ctx: ProvisionContext, elasticache) -> None:
             # (the lab's --no-final-snapshot option does not exist, erratum 4).
             elasticache.delete_replication_group(ReplicationGroupId=GROUP)
         except ClientError as error:
-            if _error_code(error) == "ReplicationGroupNotFoundFault":
+            if error_code(error) == "ReplicationGroupNotFoundFault":
                 ctx.log(f"replication group {GROUP}: already gone")
                 return
-            if _error_code(error) != "InvalidReplicationGroupState":  # deleting meanwhile
+            if error_code(error) != "InvalidReplicationGroupState":  # deleting meanwhile
                 raise
     if ctx.emulated:
         if describe_replication_group(elasticache) is not None:
@@ -273,7 +270,7 @@ def _delete_subnet_group(ctx: ProvisionContext, elasticache) -> None:
     try:
         elasticache.delete_cache_subnet_group(CacheSubnetGroupName=SUBNET_GROUP)
     except ClientError as error:
-        if _error_code(error) == "CacheSubnetGroupNotFoundFault":
+        if error_code(error) == "CacheSubnetGroupNotFoundFault":
             ctx.log(f"cache subnet group {SUBNET_GROUP}: already gone")
             return
         if not (ctx.emulated and error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 500):

@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 
 from . import naming
 from .aws import AwsClients
+from .errors import is_missing
 
 GONE_INSTANCE_STATES = {"terminated", "shutting-down"}
 
@@ -24,11 +25,6 @@ class Leftover:
 
     def __str__(self) -> str:
         return f"{self.kind} {self.id}" + (f" ({self.state})" if self.state else "")
-
-
-def _missing(error: ClientError) -> bool:
-    code = error.response.get("Error", {}).get("Code", "")
-    return "NotFound" in code or code.endswith("NotFoundFault") or code == "InvalidKeyPair.NotFound"
 
 
 def rds_instances(clients: AwsClients) -> list[Leftover]:
@@ -44,7 +40,7 @@ def db_subnet_groups(clients: AwsClients) -> list[Leftover]:
     try:
         groups = clients("rds").describe_db_subnet_groups(DBSubnetGroupName=naming.DB_SUBNET_GROUP)["DBSubnetGroups"]
     except ClientError as error:
-        if _missing(error):
+        if is_missing(error):
             return []
         raise
     return [Leftover("DB subnet group", g["DBSubnetGroupName"]) for g in groups]
@@ -71,7 +67,7 @@ def cache_subnet_groups(clients: AwsClients) -> list[Leftover]:
         groups = clients("elasticache").describe_cache_subnet_groups(
             CacheSubnetGroupName=naming.CACHE_SUBNET_GROUP)["CacheSubnetGroups"]
     except ClientError as error:
-        if _missing(error):
+        if is_missing(error):
             return []
         raise
     return [Leftover("cache subnet group", g["CacheSubnetGroupName"]) for g in groups]
@@ -104,7 +100,7 @@ def key_pairs(clients: AwsClients) -> list[Leftover]:
     try:
         pairs = clients("ec2").describe_key_pairs(KeyNames=[naming.KEY_PAIR])["KeyPairs"]
     except ClientError as error:
-        if _missing(error):
+        if is_missing(error):
             return []
         raise
     return [Leftover("key pair", p["KeyName"]) for p in pairs]

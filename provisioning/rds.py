@@ -13,7 +13,8 @@ from botocore.exceptions import ClientError
 
 from . import naming
 from .context import ProvisionContext, Step
-from .network import find_security_group, find_subnet, is_missing, require_vpc, retry_while_busy
+from .errors import is_missing, retry_while_busy
+from .network import find_security_group, find_subnet, require_vpc
 from .polling import wait_until
 
 # States from which an instance does not become available by waiting.
