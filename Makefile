@@ -1,17 +1,37 @@
 # make local: install what is missing, then run the whole lab locally.
 # make test:  the suite's own tests.
+# make bench: the Lab 6 benchmarks on the local lab, saved as reports/benchmarks/$(BENCH_NAME).{json,md,html}.
 PYTHON ?= python3
 VENV   := .venv
 PYTEST := $(VENV)/bin/pytest
 STAMP  := $(VENV)/.installed
 
-.PHONY: local test install servers sweep clean
+.PHONY: local test install servers sweep clean bench
 
 local: install
 	$(PYTEST) -m local $(PYTEST_ARGS)
 
 test: install
 	$(PYTEST) tests --junitxml=reports/selftest-junit.xml $(PYTEST_ARGS)
+
+# A run's name (BENCH_NAME=baseline make bench); fixed once so every use below agrees.
+ifeq ($(origin BENCH_NAME),undefined)
+BENCH_NAME := $(shell date +%Y%m%d-%H%M%S)-local
+endif
+BENCH_RUN  := reports/benchmarks/$(BENCH_NAME).json
+# 2 s per benchmark gives the slowest (DynamoDB on the emulator) enough calls for a p99.
+BENCH_ARGS ?= --benchmark-max-time 2
+
+# pytest-benchmark is disabled under xdist, hence -p no:xdist. The report is written whenever
+# the run wrote its JSON, also when a benchmark failed; make still fails then.
+bench: install
+	@mkdir -p reports/benchmarks
+	@rm -f $(BENCH_RUN)
+	$(PYTEST) -m "local and bench" --lab-bench -p no:xdist --benchmark-json $(BENCH_RUN) \
+	  --junitxml=reports/bench-junit.xml $(BENCH_ARGS) $(PYTEST_ARGS); \
+	status=$$?; \
+	if [ -f $(BENCH_RUN) ]; then $(VENV)/bin/python -m dblab bench report $(BENCH_RUN) || status=$$?; fi; \
+	exit $$status
 
 install: $(STAMP) servers
 
