@@ -38,3 +38,26 @@ def test_an_unknown_step_id_is_a_usage_error(lab_pytester):
     result = lab_pytester.runpytest_subprocess(*PLUGINS)
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*unknown lab step '9.9'*"])
+
+
+PARTLY_WRONG = """
+import pytest
+
+@pytest.mark.step("1.2")
+def test_ssh_rule():
+    assert False, "SSH open to 0.0.0.0/0"
+
+@pytest.mark.step("1.2")
+def test_mysql_rule():
+    pass
+
+@pytest.mark.step("1.4")
+def test_instance():
+    pass
+"""
+
+
+def test_a_step_with_one_wrong_setting_does_not_block_its_dependents(lab_pytester):
+    lab_pytester.makepyfile(test_checks=PARTLY_WRONG)
+    result = lab_pytester.runpytest_subprocess(*PLUGINS)
+    result.assert_outcomes(failed=1, passed=2)

@@ -1,0 +1,306 @@
+"""Grading mode (--lab-grade): the checks' outcomes become a student's grade.
+
+Active only with --lab-grade: pytest_configure then registers a Grader, which
+- validates the rubric against the collected checks (one-line usage error),
+- records every check's outcome (pass / fail / blocked / not_gradable),
+- turns errors that are the grader's problem (AccessDenied, missing credentials, a refused
+  write) into not-gradable skips instead of failures that would cost the student points,
+- lets only a *missing* prerequisite block its dependents (see `pytest_runtest_setup`),
+- labels checks for Allure (student, lab, step) and JUnit (student, step, points),
+- writes reports/grades/<student>.json and .html and rebuilds reports/gradebook.csv.
+
+Grading runs without pytest-xdist: the grade is computed in one process.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import (
+    ClientError, ConnectTimeoutError, EndpointConnectionError, NoCredentialsError, PartialCredentialsError,
+)
+
+from fixtures.config import get_config
+from fixtures.outcomes import BLOCKED as BLOCKED_PREFIX
+from fixtures.outcomes import NOT_GRADABLE as NOT_GRADABLE_PREFIX
+from fixtures.outcomes import classify_skip
+from fixtures.state import ENVIRONMENT
+from provisioning.aws import AwsClients
+from provisioning.readonly import WriteRefused
+
+from . import account, gradebook, junit, scorecard, scoring
+from .rubric import RubricError, load_rubric
+
+REPORTS_ENV = "LAB_REPORTS_DIR"
+# Errors that say the grader could not look, not that the student's lab is wrong.
+GRADER_ERROR_CODES = {
+    "AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedAccess", "AuthFailure",
+    "AuthorizationError", "InvalidClientTokenId", "UnrecognizedClientException", "ExpiredToken",
+    "ExpiredTokenException", "RequestExpired", "SignatureDoesNotMatch",
+}
+GRADER_EXCEPTIONS = (NoCredentialsError, PartialCredentialsError, EndpointConnectionError, ConnectTimeoutError)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    help_text = (f"where grading writes grades/<student>.json and .html and gradebook.csv [env {REPORTS_ENV}] "
+                 "(default: reports under the rootdir)")
+    parser.getgroup("dblab").addoption("--lab-reports-dir", action="store", default=None, dest="lab_reports_dir",
+                                       help=help_text)
+    parser.addini("lab_reports_dir", help_text, default=None)
+
+
+def reports_dir(config: pytest.Config) -> Path:
+    """Command line, then environment, then ini (relative to the rootdir), then <rootdir>/reports."""
+    value = config.getoption("lab_reports_dir") or os.environ.get(REPORTS_ENV, "").strip()
+    if value:
+        return Path(config.invocation_params.dir, value).resolve()
+    value = config.getini("lab_reports_dir")
+    return Path(config.rootpath, value or "reports").resolve()
+
+
+@pytest.hookimpl(trylast=True)  # after fixtures.plugin has read the configuration
+def pytest_configure(config: pytest.Config) -> None:
+    lab_config = get_config(config)
+    if not lab_config.grade:
+        return
+    student = lab_config.student
+    if not student:
+        raise pytest.UsageError("--lab-grade needs --lab-student NAME (it names reports/grades/NAME.json)")
+    if not gradebook.valid_student(student):
+        raise pytest.UsageError(f"--lab-student {student!r}: use letters, digits and . _ @ + - only (it names a file)")
+    if getattr(config.option, "numprocesses", None) and getattr(config.option, "dist", "no") != "no":
+        raise pytest.UsageError("grading runs in one process: drop -n/--dist (pytest-xdist)")
+    try:
+        rubric = load_rubric(lab_config.rubric)
+    except RubricError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if config.option.tbstyle == "auto":
+        # A failed check is a finding about the student's lab, not a bug: its message is the news.
+        config.option.tbstyle = "line"
+    config.pluginmanager.register(Grader(config, rubric, reports_dir(config)), "dblab-grader")
+
+
+def _item_step(item: pytest.Item) -> str | None:
+    marker = item.get_closest_marker("step")
+    return str(marker.args[0]) if marker and marker.args else None
+
+
+def _function_name(item: pytest.Item) -> str:
+    return getattr(item, "originalname", None) or item.name.split("[")[0]
+
+
+def _failure_line(excinfo) -> str:
+    exception = excinfo.value
+    text = str(exception).strip()
+    line = text.splitlines()[0] if text else ""
+    if isinstance(exception, (AssertionError, pytest.fail.Exception)):
+        return line or "assertion failed"
+    return f"{type(exception).__name__}: {line}" if line else type(exception).__name__
+
+
+def _grader_problem(exception: BaseException | None) -> str | None:
+    """Why the grader could not look, when `exception` (or what caused it) says so."""
+    seen = set()
+    while exception is not None and id(exception) not in seen:
+        seen.add(id(exception))
+        if isinstance(exception, WriteRefused):
+            return f"the grader refused a write, so this check cannot run read-only ({exception})"
+        if isinstance(exception, ClientError):
+            code = exception.response.get("Error", {}).get("Code", "")
+            if code in GRADER_ERROR_CODES:
+                return (f"{code} on {exception.operation_name}: the grader's credentials may not read this "
+                        "(check their IAM permissions)")
+        if isinstance(exception, GRADER_EXCEPTIONS):
+            return f"the grader could not reach AWS ({type(exception).__name__}: {exception})"
+        exception = exception.__cause__ or exception.__context__
+    return None
+
+
+def _skip_reason(report) -> str:
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+def _status_of_skip(reason: str) -> str:
+    return scoring.BLOCKED if classify_skip(reason) == BLOCKED_PREFIX else scoring.NOT_GRADABLE
+
+
+def allure_marks(student: str, lab: str, step: str, title: str) -> list:
+    """Labels for Allure (effective with --alluredir): by student, then lab, then step."""
+    try:
+        import allure
+    except ImportError:
+        return []
+    marks = [allure.label("student", student), allure.label("lab", lab), allure.label("step", step),
+             allure.parent_suite(student), allure.suite(lab), allure.sub_suite(f"{step} {title}")]
+    return [mark for mark in marks if isinstance(mark, pytest.MarkDecorator)]
+
+
+class Grader:
+    def __init__(self, config: pytest.Config, rubric, reports: Path):
+        self.config = config
+        self.lab_config = get_config(config)
+        self.rubric = rubric
+        self.reports = reports
+        self.student = self.lab_config.student
+        self.outcomes: list[scoring.CheckOutcome] = []
+        self._phases: dict[str, dict] = {}  # nodeid -> what the check's phases reported so far
+        self._nominal: dict[str, float] = {}  # nodeid -> share if every check of its step is gradable
+        self.grade: dict | None = None
+        self.files: list[Path] = []
+        self.problem: str | None = None
+        self.gradebook_notes: list[str] = []
+        self.started = time.monotonic()
+        xmlpath = config.getoption("xmlpath", None)
+        self.junit_path = Path(os.path.normpath(os.path.abspath(os.path.expanduser(os.path.expandvars(xmlpath))))) \
+            if xmlpath else None
+
+    # -- collection -----------------------------------------------------------------------
+    @pytest.hookimpl(tryfirst=True)  # before -k/-m deselect anything: the rubric is checked against the whole suite
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        collected = {}
+        for item in items:
+            step = _item_step(item)
+            if step is not None:
+                collected[_function_name(item)] = step
+        try:
+            self.rubric.validate_checks(collected)
+        except RubricError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        checks = [(item.nodeid, _item_step(item), _function_name(item)) for item in items
+                  if _item_step(item) in self.rubric.steps]
+        self._nominal = scoring.nominal_shares(self.rubric, checks)
+        for item in items:
+            step = _item_step(item)
+            if step in self.rubric.steps:
+                lab = self.rubric.lab_title(step)
+                for mark in allure_marks(self.student, lab, step, self.rubric.steps[step].title):
+                    item.add_marker(mark)
+
+    # -- outcomes -------------------------------------------------------------------------
+    @pytest.hookimpl(wrapper=True, trylast=True)  # innermost: fixtures.steps sees the converted report
+    def pytest_runtest_makereport(self, item: pytest.Item, call):
+        report = yield
+        step = _item_step(item)
+        if step not in self.rubric.steps:
+            return report
+        if report.failed and call.excinfo is not None:
+            problem = _grader_problem(call.excinfo.value)
+            if problem:
+                report.outcome = "skipped"
+                report.longrepr = (str(item.path), (item.location[1] or 0) + 1, f"Skipped: {NOT_GRADABLE_PREFIX}: {problem}")
+        phases = self._phases.setdefault(item.nodeid, {})
+        if report.failed and "failure" not in phases:
+            where = "" if report.when == "call" else f"error in {report.when}: "
+            phases["failure"] = where + (_failure_line(call.excinfo) if call.excinfo else "failed")
+        elif report.skipped and "skip" not in phases:
+            phases["skip"] = _skip_reason(report)
+        if report.when == "teardown":
+            outcome = self._record(item, step, self._phases.pop(item.nodeid))
+            nominal = self._nominal.get(item.nodeid, 0.0) if outcome.status != scoring.NOT_GRADABLE else 0.0
+            earned = nominal if outcome.status == scoring.PASS else 0.0
+            # Provisional: the final shares are written into the JUnit file at the end (grading/junit.py).
+            report.user_properties += [("student", self.student), ("points", earned), ("max_points", nominal),
+                                       (junit.NODEID_PROPERTY, item.nodeid)]
+        return report
+
+    def _record(self, item: pytest.Item, step: str, phases: dict) -> scoring.CheckOutcome:
+        if "failure" in phases:
+            status, message = scoring.FAIL, phases["failure"]
+        elif "skip" in phases:
+            status, message = _status_of_skip(phases["skip"]), phases["skip"]
+        else:
+            status, message = scoring.PASS, ""
+        outcome = scoring.CheckOutcome(item.name, _function_name(item), step, status, message, item.nodeid,
+                                       writes_data=item.get_closest_marker("writes_data") is not None)
+        self.outcomes.append(outcome)
+        return outcome
+
+    # -- the grade ------------------------------------------------------------------------
+    def _clients(self) -> AwsClients:
+        environment = self.config.stash.get(ENVIRONMENT, None)
+        if environment is not None and environment.clients is not None:
+            return environment.clients
+        return AwsClients(self.lab_config.aws, read_only=True)
+
+    def _context(self) -> tuple[scoring.GradeContext, list[str]]:
+        clients = self._clients()
+        account_id, account_problem = account.account_id(clients)
+        found, census_problem = account.lab_resource_count(clients)
+        target = self.lab_config.aws
+        context = scoring.GradeContext(
+            student=self.student, account=account_id, region=target.region,
+            target="emulator" if target.emulated else "aws", endpoint_url=target.endpoint_url,
+            lab_resources_found=found, graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
+        return context, [p for p in (account_problem, census_problem) if p]
+
+    @pytest.hookimpl(trylast=True)  # after the JUnit plugin has written its file
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus) -> None:
+        if self.config.option.collectonly:
+            self.problem = "--collect-only runs no check"
+            return
+        if exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR):
+            self.problem = f"the run did not complete (exit status {int(exitstatus)})"
+            return
+        if not self.outcomes:
+            self.problem = "no check of the rubric ran"
+            session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED
+            return
+        context, problems = self._context()
+        grade = scoring.grade(self.rubric, self.outcomes, context)
+        if context.account is None and all(s["status"] == scoring.NOT_GRADABLE for s in grade["steps"]):
+            # Nothing could be looked at, not even the account: a 0 of 0 in the gradebook would
+            # read as a grade. Say why instead (no credentials, wrong endpoint, no permissions).
+            self.problem = "; ".join(problems) or "the grader could not look at the account"
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR  # a class run (dblab grade) must not miss it
+            return
+        grade["grader_notes"] = problems
+        grade["rubric_file"] = str(self.rubric.path)
+        grade["duration_seconds"] = round(time.monotonic() - self.started, 2)
+        self.grade = grade
+        json_path = gradebook.write_grade(self.reports, grade)
+        html_path = gradebook.write_atomically(gradebook.grade_path(self.reports, self.student, ".html"),
+                                               scorecard.render(grade))
+        csv_path, unreadable = gradebook.build_gradebook(self.reports)
+        self.files = [json_path, html_path, csv_path]
+        self.gradebook_notes = [f"the gradebook skipped {entry}" for entry in unreadable]
+        if self.junit_path is not None:
+            points = {check["nodeid"]: (check["points"], check["max_points"])
+                      for step in grade["steps"] for check in step["checks"] if check.get("nodeid")}
+            junit.rewrite_points(self.junit_path, points, {
+                "student": self.student, "account": grade["account"], "score": grade["score"],
+                "max_score": grade["max_score"], "rubric_version": grade["rubric_version"]})
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if self.config.option.collectonly:
+            return
+        write = terminalreporter.write_line
+        terminalreporter.section("dblab grade")
+        if self.grade is None:
+            write(f"{self.student}: no grade written: {self.problem}")
+            return
+        grade = self.grade
+        write(f"{self.student} (account {grade['account'] or 'unknown'}, {grade['region']}): {grade['summary']}")
+        if grade["hint"]:
+            write(f"  hint: {grade['hint']}")
+        for note in grade["grader_notes"] + self.gradebook_notes:
+            write(f"  grader: {note}")
+        for step in grade["steps"]:
+            if step["status"] == scoring.PASS:
+                continue
+            head = f"  {step['status']:<12} {step['step']} {step['title']}: {step['points']:g}/{step['max_points']:g}"
+            if step.get("blocked_by"):
+                head += f" (blocked by step {', '.join(step['blocked_by'])})"
+            if step.get("reason"):
+                head += f" ({step['reason']})"
+            write(head)
+            for check in step["checks"]:
+                if check["hint"]:
+                    write(f"      {check['id']}: {check['message']}")
+                    write(f"        hint: {check['hint']}")
+        write("  wrote " + ", ".join(str(path) for path in self.files))

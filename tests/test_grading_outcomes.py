@@ -1,0 +1,166 @@
+"""How check outcomes become statuses in grade mode: the grader's own problems are never the
+student's, and only a missing prerequisite blocks its dependents."""
+
+import json
+
+import pytest
+
+from botocore.exceptions import ClientError, NoCredentialsError
+
+from grading.plugin import _grader_problem
+from provisioning.readonly import WriteRefused
+
+PLUGINS = ["-p", "fixtures.plugin", "-p", "fixtures.steps", "-p", "fixtures.environment", "-p", "grading.plugin",
+           "-p", "no:cacheprovider"]
+
+CHECKS = """
+import pytest
+from botocore.exceptions import ClientError
+from provisioning.readonly import WriteRefused
+
+@pytest.mark.step("1.1")
+def test_vpc():
+    pass
+
+@pytest.mark.step("1.1")
+def test_dns():
+    raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, "DescribeVpcAttribute")
+
+@pytest.mark.step("1.2")
+def test_ssh():
+    assert False, "security group database-lab-ec2-sg: ingress is tcp 22 from 0.0.0.0/0"
+
+@pytest.mark.step("1.2")
+def test_rds_sg():
+    pass
+
+@pytest.mark.step("1.3")
+def test_subnet_group():
+    assert False, "DB subnet group database-lab-subnet-group: not found"
+
+@pytest.mark.step("1.4")
+def test_primary():
+    pass
+
+@pytest.mark.step("2.1")
+def test_multi_az():
+    pass
+
+@pytest.mark.step("4.1")
+def test_table():
+    raise WriteRefused("grading is read-only: dynamodb:PutItem refused")
+
+@pytest.mark.step("4.3")
+def test_stream():
+    pass
+"""
+
+RUBRIC = """
+version = "outcomes"
+[steps."1.1"]
+points = 20
+checks = { test_vpc = "vpc hint", test_dns = "dns hint" }
+[steps."1.2"]
+points = 20
+checks = { test_ssh = "only your /32 on port 22", test_rds_sg = "rds hint" }
+[steps."1.3"]
+points = 20
+checks = { test_subnet_group = "create the subnet group" }
+[steps."1.4"]
+points = 20
+checks = { test_primary = "primary hint" }
+[steps."2.1"]
+points = 10
+checks = { test_multi_az = "multi-az hint" }
+[steps."4.1"]
+points = 5
+checks = { test_table = "table hint" }
+[steps."4.3"]
+points = 5
+checks = { test_stream = "stream hint" }
+"""
+
+
+@pytest.fixture(scope="module")
+def graded(moto_server, tmp_path_factory):
+    """One grading run of the checks above, shared by the tests below (as pytester would run it)."""
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import REPO_ROOT
+
+    directory = tmp_path_factory.mktemp("outcomes")
+    (directory / "test_checks.py").write_text(CHECKS)
+    (directory / "rubric.toml").write_text(RUBRIC)
+    reports = directory / "reports"
+    environ = {k: v for k, v in os.environ.items() if k != "LOCALSTACK_HOST"}
+    environ.update(AWS_ENDPOINT_URL=moto_server.endpoint_url, PYTHONPATH=str(REPO_ROOT))
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", *PLUGINS, "--lab-grade", "--lab-student", "dora",
+         f"--lab-rubric={directory / 'rubric.toml'}", f"--lab-reports-dir={reports}", "-rs",
+         f"--junitxml={directory / 'junit.xml'}", "test_checks.py"],
+        cwd=directory, env=environ, capture_output=True, text=True, timeout=120)
+    grade = json.loads((reports / "grades" / "dora.json").read_text())
+    return pytest.LineMatcher(result.stdout.splitlines()), {step["step"]: step for step in grade["steps"]}
+
+
+def test_access_denied_and_refused_writes_are_not_gradable_instead_of_failing(graded):
+    result, steps = graded
+    dns = next(c for c in steps["1.1"]["checks"] if c["id"] == "test_dns")
+    assert dns["status"] == "not_gradable" and dns["hint"] is None
+    assert "UnauthorizedOperation on DescribeVpcAttribute" in dns["message"] and "IAM" in dns["message"]
+    assert (steps["1.1"]["status"], steps["1.1"]["points"], steps["1.1"]["max_points"]) == ("pass", 20, 20)
+    assert steps["4.1"]["status"] == "not_gradable" and "refused a write" in steps["4.1"]["reason"]
+    assert steps["4.3"]["status"] == "pass", "a check the grader could not run blocks nothing"
+    result.fnmatch_lines(["*not-gradable: UnauthorizedOperation on DescribeVpcAttribute*"])
+
+
+def test_a_partly_wrong_prerequisite_blocks_nothing(graded):
+    _, steps = graded
+    assert (steps["1.2"]["status"], steps["1.2"]["points"]) == ("fail", 10)
+    ssh = next(c for c in steps["1.2"]["checks"] if c["id"] == "test_ssh")
+    assert ssh["hint"] == "only your /32 on port 22" and "0.0.0.0/0" in ssh["message"]
+    # 1.4 needs 1.2 and 1.3: 1.2 is partly there, 1.3 is missing; so 1.4 is blocked by 1.3 alone.
+    assert steps["1.4"]["status"] == "blocked" and steps["1.4"]["blocked_by"] == ["1.3"]
+    assert steps["2.1"]["status"] == "blocked", "blocked transitively through 1.4"
+    assert all(c["hint"] is None for c in steps["1.4"]["checks"] + steps["2.1"]["checks"])
+
+
+def test_failures_print_one_line_each_and_the_grade_summary(graded):
+    result, _ = graded
+    result.fnmatch_lines(["*dblab grade*", "dora (account 123456789012, us-east-1): *",
+                                 "*hint: only your /32 on port 22*"])
+    assert not any(line.startswith("    def test_") for line in result.lines), "tracebacks are one line when grading"
+
+
+@pytest.mark.parametrize("exception, expected", [
+    (ClientError({"Error": {"Code": "AccessDenied", "Message": "x"}}, "DescribeDBInstances"), "AccessDenied on DescribeDBInstances"),
+    (ClientError({"Error": {"Code": "DBInstanceNotFound", "Message": "x"}}, "DescribeDBInstances"), None),
+    (NoCredentialsError(), "could not reach AWS"),
+    (WriteRefused("grading is read-only: ec2:CreateTags refused"), "refused a write"),
+    (AssertionError("VPC database-lab-vpc: not found"), None),
+])
+def test_only_the_graders_own_problems_are_excused(exception, expected):
+    problem = _grader_problem(exception)
+    assert (problem is None) if expected is None else (expected in problem)
+
+
+def test_a_grader_without_credentials_writes_no_grade_and_says_why(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import REPO_ROOT
+
+    # No AWS_* variable, no credentials file, no instance metadata: nothing can reach an account.
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "LOCALSTACK_HOST"}
+    environ.update(AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"), AWS_CONFIG_FILE=str(tmp_path / "none"),
+                   AWS_EC2_METADATA_DISABLED="true", PYTHONPATH=str(REPO_ROOT))
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-m", "aws", "--lab-grade", "--lab-student=erin", "-q", "-p", "no:cacheprovider",
+         f"--junitxml={tmp_path / 'junit.xml'}", f"--lab-reports-dir={tmp_path / 'reports'}", "--lab-timeout=5"],
+        cwd=REPO_ROOT, env=environ, capture_output=True, text=True, timeout=120)
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout[-2000:]
+    assert "erin: no grade written: could not read the account id (NoCredentialsError" in result.stdout
+    assert not (tmp_path / "reports" / "grades" / "erin.json").exists()
