@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import bench, parity, sweep
+from . import bench, grade, parity, sweep
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -13,6 +13,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     sweep.add_parser(subparsers)
     parity.add_parser(subparsers)
+    grade.add_parser(subparsers)
     bench.add_parser(subparsers)
     return parser
 
