@@ -33,6 +33,8 @@ from provisioning.aws import AwsClients
 from provisioning.readonly import WriteRefused
 
 from . import account, gradebook, junit, scorecard, scoring
+from . import preflight as permissions
+from .preflight import CredentialsRejected, Preflight
 from .rubric import RubricError, load_rubric
 
 REPORTS_ENV = "LAB_REPORTS_DIR"
@@ -154,6 +156,8 @@ class Grader:
         self.files: list[Path] = []
         self.problem: str | None = None
         self.gradebook_notes: list[str] = []
+        self._preflight: Preflight | None = None
+        self._preflight_done = False
         self.started = time.monotonic()
         xmlpath = config.getoption("xmlpath", None)
         self.junit_path = Path(os.path.normpath(os.path.abspath(os.path.expanduser(os.path.expandvars(xmlpath))))) \
@@ -221,6 +225,26 @@ class Grader:
         return outcome
 
     # -- the grade ------------------------------------------------------------------------
+    # -- permissions ----------------------------------------------------------------------
+    def preflight(self) -> Preflight | None:
+        """Probe the grader's policy once; None when the credentials do not work at all (the
+        account look-up at the end reports that)."""
+        if not self._preflight_done:
+            self._preflight_done = True
+            try:
+                self._preflight = permissions.run_preflight(self._clients(), region=self.lab_config.aws.region)
+            except CredentialsRejected:
+                self._preflight = None
+        return self._preflight
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        # A check whose read actions are denied is the grader's problem, not the student's.
+        preflight = self.preflight()
+        reason = preflight.reason_for(_item_step(item)) if preflight is not None else None
+        if reason:
+            pytest.skip(f"{NOT_GRADABLE_PREFIX}: {reason}")
+
     def _clients(self) -> AwsClients:
         environment = self.config.stash.get(ENVIRONMENT, None)
         if environment is not None and environment.clients is not None:
@@ -237,7 +261,8 @@ class Grader:
             target="emulator" if target.emulated else "aws", endpoint_url=target.endpoint_url,
             lab_resources_found=found, graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
-        return context, [p for p in (account_problem, census_problem) if p]
+        permission_problems = self._preflight.summary_problems() if self._preflight is not None else []
+        return context, [p for p in (account_problem, census_problem, *permission_problems) if p]
 
     @pytest.hookimpl(trylast=True)  # after the JUnit plugin has written its file
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus) -> None:
