@@ -170,10 +170,12 @@ def test_the_grade_names_the_account_region_target_and_rubric(reference):
     assert grade["hint"] is None and grade["lab_resources_found"] > 0
 
 
-def test_grading_one_accounts_control_plane_takes_under_five_seconds(reference):
+def test_grading_reports_how_long_it_took(reference, request):
     # duration_seconds: from pytest's configure to the grade; the wall time adds Python's start-up.
+    # Reported, never asserted: timing moves with the machine's load.
+    request.node.user_properties.append(("grade_seconds", reference.grade["duration_seconds"]))
     print(f"grading took {reference.grade['duration_seconds']}s in pytest, {reference.seconds:.2f}s wall")
-    assert reference.grade["duration_seconds"] < 5
+    assert reference.grade["duration_seconds"] > 0
 
 
 def test_the_gradebook_and_the_scorecard_are_written(reference):
