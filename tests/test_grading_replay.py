@@ -24,8 +24,20 @@ CONTROL_PLANE_STEPS = ("1.1", "1.2", "1.3", "1.4", "1.5", "2.1", "2.2", "4.1", "
 
 
 @pytest.fixture(scope="module")
-def lab_steps():
-    return parse_lab(lab_file().read_text())
+def lab_path():
+    """The lab text sits beside the repository (in CI and in the project's checkout); a clone on
+    its own has none, which skips these tests there but fails them in CI, where it must be."""
+    try:
+        return lab_file()
+    except FileNotFoundError as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"{exc} (the lab replay needs the lab text)")
+
+
+@pytest.fixture(scope="module")
+def lab_steps(lab_path):
+    return parse_lab(lab_path.read_text())
 
 
 @pytest.fixture(scope="module")
@@ -108,11 +120,11 @@ def test_a_missing_lab_text_names_the_path_and_the_variable(tmp_path):
 # --- replayed against the emulator, then graded ------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def replayed(moto_server, tmp_path_factory):
+def replayed(moto_server, tmp_path_factory, lab_path):
     moto_server.reset()
     result = run_replay(moto_server.endpoint_url, credentials={"AWS_ACCESS_KEY_ID": "testing",
                                                                "AWS_SECRET_ACCESS_KEY": "testing"},
-                        workdir=tmp_path_factory.mktemp("student-terminal"), timeout=240)
+                        lab_path=lab_path, workdir=tmp_path_factory.mktemp("student-terminal"), timeout=240)
     assert result.ok, result.summary() + "\n" + result.stdout[-2000:] + result.stderr[-2000:]
     return result
 
