@@ -50,3 +50,16 @@ sweep: install
 
 clean:
 	rm -rf $(VENV) reports/*.xml reports/allure-results .pytest_cache
+
+# make faults: every seeded fault against one local lab, then the table (check, fault, verdict);
+#              fails on a check no fault kills or a fault that breaks an unrelated check.
+#              FAULTS_ARGS="--fault 1.2" runs some; "--all-checks" re-runs every check under every fault.
+# make soak:   the whole local lab SOAK_RUNS times in a row; fails on the first run that does not pass.
+.PHONY: faults soak
+SOAK_RUNS ?= 10
+
+faults: install
+	$(VENV)/bin/python -m tests.faults.runner $(FAULTS_ARGS)
+
+soak: install
+	$(VENV)/bin/python -m tests.soak --runs $(SOAK_RUNS)

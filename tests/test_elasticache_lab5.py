@@ -1,5 +1,7 @@
 """Lab 5 against the emulator and local Redis/MariaDB: provisioning, re-runs, teardown, and
-every check both ways (passes on the lab as built, fails on a seeded fault)."""
+every check passing on the lab as built. The seeded faults that make each check fail (and
+nothing else), including faulty implementations of the caching patterns, are in
+tests/faults/cache.py, run by test_fault_catalogue.py."""
 
 from __future__ import annotations
 
@@ -14,9 +16,7 @@ from provisioning import elasticache, naming
 from provisioning.apps import cache
 from provisioning.context import ProvisionContext
 from provisioning.dataplane import REDIS_PRIMARY, REDIS_REPLICA, DataPlane
-from provisioning.local.processes import free_port
 from provisioning.secrets import generate_password
-from tests.test_errata_cache import LabRateLimiter
 
 GROUP = naming.REPLICATION_GROUP
 SUBNET_GROUP = naming.CACHE_SUBNET_GROUP
@@ -77,14 +77,6 @@ def ctx(aws_clients, messages):
 @pytest.fixture
 def lab(aws_clients):
     return LabContext(clients=aws_clients, dataplane=DataPlane(), timeout=0.5, target="local")
-
-
-class AsIfRealAws(LabContext):
-    """The emulator's answers graded as if they came from AWS: what moto cannot show must fail."""
-
-    @property
-    def emulated(self) -> bool:
-        return False
 
 
 @pytest.fixture
@@ -271,73 +263,12 @@ def test_teardown_without_an_emulator_waits_for_the_group_to_go(ctx, network, aw
     assert messages[-1] == "subnet group deleted"
 
 
-# --- control-plane checks fail on seeded faults --------------------------------------------------
-
-def test_subnet_group_exists_check_fails_without_the_group(lab, network):
-    assert run_check("test_cache_subnet_group_exists", lab).startswith("failed: cache subnet group")
-
-
-def test_exact_subnets_check_fails_on_a_public_subnet(lab, network, aws_clients):
-    aws_clients("elasticache").create_cache_subnet_group(
-        CacheSubnetGroupName=SUBNET_GROUP, CacheSubnetGroupDescription="x",
-        SubnetIds=[network["subnets"][naming.PUBLIC_SUBNET_A], network["subnets"][naming.PRIVATE_SUBNET_B]])
-    outcome = run_check("test_cache_subnet_group_holds_exactly_the_two_private_subnets", lab)
-    assert outcome.startswith("failed:") and naming.PUBLIC_SUBNET_A in outcome, outcome
-    assert run_check("test_cache_subnet_group_spans_two_availability_zones", lab) == "passed"
-
-
-def test_two_zones_check_fails_when_both_private_subnets_share_a_zone(ctx, lab, aws_clients):
-    build_network(aws_clients("ec2"), private_b_zone=naming.AZ_A)
-    elasticache.create_cache_subnet_group(ctx)
-    assert run_check("test_cache_subnet_group_holds_exactly_the_two_private_subnets", lab) == "passed"
-    outcome = run_check("test_cache_subnet_group_spans_two_availability_zones", lab)
-    assert outcome.startswith("failed:") and naming.AZ_A in outcome, outcome
-
-
-@pytest.mark.parametrize("check, changes, words", [
-    ("test_replication_group_node_type_is_cache_t3_micro", {"CacheNodeType": "cache.t2.micro"}, "cache.t2.micro"),
-    ("test_replication_group_has_automatic_failover_enabled", {"AutomaticFailoverEnabled": False}, "disabled"),
-    ("test_replication_group_has_multi_az_enabled", {"MultiAZEnabled": False}, "disabled"),
-    ("test_replication_group_runs_redis_7", {"Engine": "valkey"}, "valkey"),
-])
-def test_replication_group_check_fails_on_a_wrong_setting(lab, aws_clients, check, changes, words):
-    # These checks read the group only: no network needed (moto's EC2 takes ~1 s to load after a reset).
-    create_group(aws_clients("elasticache"), **changes)
-    outcome = run_check(check, lab)
-    assert outcome.startswith("failed:") and words in outcome, outcome
-
-
-def test_available_check_fails_on_a_deleting_group(lab, aws_clients):
-    create_group(aws_clients("elasticache"))
-    aws_clients("elasticache").delete_replication_group(ReplicationGroupId=GROUP)
-    outcome = run_check("test_replication_group_is_available", lab)
-    assert outcome.startswith("failed:") and "deleting" in outcome, outcome
-
-
-def test_replication_group_checks_fail_without_the_group(lab):
-    for check in (name for name in CONTROL_PLANE if _marks(CHECKS[name], "step")[0].args[0] == "5.2"):
-        assert run_check(check, lab).startswith("failed:"), check
-
+# --- control plane: what moto does honour -------------------------------------------------------
 
 def test_member_count_check_passes_with_two_members(lab, aws_clients):
     # ReplicasPerNodeGroup=1 is the one request moto honours with two members.
     create_group(aws_clients("elasticache"), NumCacheClusters=None, ReplicasPerNodeGroup=1)
     assert run_check("test_replication_group_has_two_member_clusters", lab) == "passed"
-
-
-def test_emulator_limited_checks_fail_when_graded_as_real_aws(ctx, aws_clients, network):
-    # On AWS, what moto cannot show (one member, no cluster descriptions) must fail, never pass.
-    provision_control_plane(ctx)
-    as_aws = AsIfRealAws(clients=aws_clients, dataplane=DataPlane(), timeout=0.5, target="aws")
-    outcomes = {check: run_check(check, as_aws) for check in sorted(EMULATOR_LIMITED)}
-    assert all(outcome.startswith("failed:") for outcome in outcomes.values()), outcomes
-
-
-def test_security_group_check_fails_without_the_cache_security_group(ctx, lab, network, aws_clients):
-    provision_control_plane(ctx)
-    aws_clients("ec2").delete_security_group(GroupId=network["cache_sg"])
-    outcome = run_check("test_replication_group_uses_the_cache_security_group", lab)
-    assert outcome.startswith("failed:") and naming.CACHE_SG in outcome, outcome
 
 
 # --- data plane: the lab's cache app and the Redis/MySQL checks -----------------------------------
@@ -450,29 +381,7 @@ def test_data_plane_checks_pass_after_the_app_run_and_leave_nothing(app_ctx, dat
         assert cursor.fetchone()[0] == 0
 
 
-# --- replica faults ------------------------------------------------------------------------------
-
-def test_replica_role_check_fails_when_the_replica_stops_following(data_lab, redis_pair):
-    with redis_pair.replica.connect() as replica:
-        replica.replicaof("NO", "ONE")
-    outcome = run_check("test_redis_replica_has_the_replica_role", data_lab)
-    assert outcome.startswith("failed:") and "role master" in outcome, outcome
-
-
-def test_replica_link_check_fails_when_its_primary_is_unreachable(data_lab, redis_pair):
-    with redis_pair.replica.connect() as replica:
-        replica.replicaof("127.0.0.1", free_port())
-    assert run_check("test_redis_replica_has_the_replica_role", data_lab) == "passed"
-    outcome = run_check("test_redis_replica_link_is_up_and_catches_up_with_the_primary", data_lab)
-    assert outcome.startswith("failed:") and "master_link_status is down" in outcome, outcome
-
-
-def test_replica_read_only_check_fails_on_a_writable_replica(data_lab, redis_pair):
-    with redis_pair.replica.connect() as replica:
-        replica.config_set("replica-read-only", "no")
-    outcome = run_check("test_redis_replica_is_read_only", data_lab)
-    assert outcome.startswith("failed:") and "replica-read-only is no" in outcome, outcome
-
+# --- outcomes that are neither pass nor fail ----------------------------------------------------
 
 def test_replica_read_only_check_is_not_reachable_where_config_is_disabled(data_lab, monkeypatch):
     from redis.exceptions import ResponseError
@@ -484,145 +393,8 @@ def test_replica_read_only_check_is_not_reachable_where_config_is_disabled(data_
     assert run_check("test_redis_replica_is_read_only", data_lab).startswith("not-reachable:")
 
 
-def test_replica_leaderboard_check_fails_when_the_replica_misses_writes(app_ctx, data_lab, redis_pair):
-    elasticache.run_cache_app(app_ctx)
-    with redis_pair.replica.connect() as replica:
-        replica.replicaof("NO", "ONE")
-    with primary(redis_pair) as client:
-        client.zincrby(cache.LEADERBOARD_KEY, 5000, "player3")
-    outcome = run_check("test_redis_replica_holds_the_app_leaderboard", data_lab)
-    assert outcome.startswith("failed:") and "the replica's" in outcome, outcome
-
-
-# --- end-state faults ----------------------------------------------------------------------------
-
-@pytest.mark.parametrize("check, key", [
-    ("test_app_product_cache_keys_expire", "product:999"),
-    ("test_app_product_cache_keys_expire", cache.ALL_PRODUCTS_KEY),
-    ("test_app_session_keys_expire", "session:forever"),
-    ("test_app_rate_limit_keys_expire", "ratelimit:user456"),
-])
-def test_end_state_ttl_check_fails_on_a_key_without_ttl(app_ctx, data_lab, redis_pair, check, key):
-    elasticache.run_cache_app(app_ctx)
-    with primary(redis_pair) as client:
-        client.set(key, "{}")
-    outcome = run_check(check, data_lab)
-    assert outcome.startswith("failed:") and key in outcome, outcome
-
-
-def test_end_state_leaderboard_check_fails_without_the_bonus(app_ctx, data_lab, redis_pair):
-    elasticache.run_cache_app(app_ctx)
-    with primary(redis_pair) as client:
-        client.zincrby(cache.LEADERBOARD_KEY, -1000, "player1")
-    outcome = run_check("test_app_leaderboard_has_player1_first_after_its_bonus", data_lab)
-    assert outcome.startswith("failed:") and "player1" in outcome, outcome
-
+# --- the hint when the app never ran ------------------------------------------------------------
 
 def test_end_state_leaderboard_check_fails_when_the_app_never_ran(data_lab):
     outcome = run_check("test_app_leaderboard_has_player1_first_after_its_bonus", data_lab)
     assert outcome.startswith("failed:") and "has not run" in outcome, outcome
-
-
-# --- behaviour checks against faulty implementations ---------------------------------------------
-
-class NoCacheRepository(cache.CachedProductRepository):
-    def get_product(self, product_id):
-        self.cache.delete(self.key(product_id))  # every read a miss
-        return super().get_product(product_id)
-
-
-class NoTtlRepository(cache.CachedProductRepository):
-    def get_product(self, product_id):
-        product = super().get_product(product_id)
-        self.cache.persist(self.key(product_id))  # cached without expiry
-        return product
-
-
-class NoInvalidationRepository(cache.CachedProductRepository):
-    def update_product(self, product_id, **changes):
-        cached = self.cache.get(self.key(product_id))
-        changed = super().update_product(product_id, **changes)
-        if cached is not None:
-            self.cache.set(self.key(product_id), cached, ex=self.ttl)  # the stale copy stays
-        return changed
-
-
-class DaySessionStore(cache.SessionStore):
-    def __init__(self, client):
-        super().__init__(client, ttl=86400)
-
-
-class NoResetSessionStore(cache.SessionStore):
-    def extend_session(self, session_id):
-        return bool(self.cache.expire(self.key(session_id), self.ttl, nx=True))  # NX: keeps the old TTL
-
-
-class NoDeleteSessionStore(cache.SessionStore):
-    def delete_session(self, session_id):
-        return bool(self.cache.delete(session_id))  # forgets the key prefix
-
-
-class OffByOneLimiter(cache.RateLimiter):
-    def is_allowed(self, user_id, max_requests=10, window_seconds=60):
-        return super().is_allowed(user_id, max_requests + 1, window_seconds)
-
-
-class NoWindowLimiter(cache.RateLimiter):
-    def is_allowed(self, user_id, max_requests=10, window_seconds=60):
-        count = self.cache.incr(self.key(user_id))  # never expires
-        return (True, max_requests - count) if count <= max_requests else (False, window_seconds)
-
-
-class AscendingLeaderboard(cache.Leaderboard):
-    def get_top(self, n=10):
-        return self.cache.zrange(self.key, 0, n - 1, withscores=True)
-
-
-class ZeroBasedLeaderboard(cache.Leaderboard):
-    def get_rank(self, player_id):
-        return self.cache.zrevrank(self.key, player_id)
-
-
-class OverwritingLeaderboard(cache.Leaderboard):
-    def increment_score(self, player_id, points):
-        self.cache.zadd(self.key, {player_id: points})
-        return points
-
-
-def faulty(**classes) -> SimpleNamespace:
-    reference = dict(CachedProductRepository=cache.CachedProductRepository, SessionStore=cache.SessionStore,
-                     RateLimiter=cache.RateLimiter, Leaderboard=cache.Leaderboard)
-    return SimpleNamespace(**{**reference, **classes})
-
-
-BEHAVIOUR_FAULTS = [
-    ("test_cache_aside_reads_the_database_on_a_miss_only", faulty(CachedProductRepository=NoCacheRepository)),
-    ("test_cached_product_expires_within_five_minutes", faulty(CachedProductRepository=NoTtlRepository)),
-    ("test_product_update_invalidates_the_cache_so_the_next_read_is_fresh",
-     faulty(CachedProductRepository=NoInvalidationRepository)),
-    ("test_session_is_stored_for_one_hour", faulty(SessionStore=DaySessionStore)),
-    ("test_session_extend_resets_the_ttl_to_one_hour", faulty(SessionStore=NoResetSessionStore)),
-    ("test_session_delete_removes_it", faulty(SessionStore=NoDeleteSessionStore)),
-    ("test_rate_limiter_allows_five_then_blocks_with_the_time_left", faulty(RateLimiter=OffByOneLimiter)),
-    ("test_rate_limiter_allows_again_after_the_window", faulty(RateLimiter=NoWindowLimiter)),
-    ("test_rate_limiter_allows_exactly_the_limit_under_concurrent_requests", faulty(RateLimiter=LabRateLimiter)),
-    ("test_leaderboard_lists_the_highest_score_first", faulty(Leaderboard=AscendingLeaderboard)),
-    ("test_leaderboard_rank_counts_from_one_at_the_top", faulty(Leaderboard=ZeroBasedLeaderboard)),
-    ("test_leaderboard_increment_adds_points_and_moves_the_player_up", faulty(Leaderboard=OverwritingLeaderboard)),
-]
-
-
-def test_every_behaviour_check_has_a_seeded_fault():
-    assert {check for check, _ in BEHAVIOUR_FAULTS} == WRITES_DATA
-
-
-@pytest.mark.filterwarnings("ignore:Call to deprecated setex:DeprecationWarning")  # the lab's limiter
-@pytest.mark.parametrize("check, implementation", BEHAVIOUR_FAULTS, ids=[c for c, _ in BEHAVIOUR_FAULTS])
-def test_behaviour_check_fails_on_a_faulty_implementation_and_cleans_up(data_lab, redis_pair, mysql_pair, monkeypatch,
-                                                                       check, implementation):
-    monkeypatch.setattr(lab5, "WINDOW_RESET_DEADLINE", 2.5)  # a never-resetting limiter fails sooner
-    outcome = run_check(check, data_lab, implementation)
-    assert outcome.startswith("failed:"), outcome
-    with primary(redis_pair) as client:
-        left = [key for key in client.scan_iter(match=f"*{lab5.CHECK_PREFIX}*")]
-    assert left == [], f"{check} left {left}"

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import pymysql
 import pytest
+import redis
 from botocore.session import get_session
 
 from provisioning.apps import cache
@@ -305,3 +306,56 @@ def test_delete_replication_group_has_no_final_snapshot_switch():
     members = get_session().get_service_model("elasticache").operation_model("DeleteReplicationGroup").input_shape.members
     assert "FinalSnapshot" not in members and "NoFinalSnapshot" not in members
     assert "FinalSnapshotIdentifier" in members  # a snapshot is taken only when this is given
+
+
+# --- Lab 5.3's main() lists keys with KEYS * -------------------------------------------------------
+
+@pytest.fixture
+def keys_refused(redis_pair, client):
+    """A user for whom KEYS is refused, as hardened servers and many managed Redis setups do
+    (KEYS walks every key while the server serves nobody else)."""
+    password = generate_password()
+    client.acl_setuser("nokeys", enabled=True, passwords=[f"+{password}"], keys=["*"], commands=["+@all", "-keys"])
+    endpoint = redis_pair.primary
+    with redis.Redis(host=endpoint.host, port=endpoint.port, username="nokeys", password=str(password),
+                     decode_responses=True) as limited:
+        yield limited
+    client.acl_deluser("nokeys")
+
+
+def test_lab_main_key_listing_fails_where_keys_is_refused(client, keys_refused):
+    client.set("product:1", "{}", ex=300)
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        keys_refused.keys("*")  # Lab 5.3 main(): `for key in cache.keys('*')`
+
+
+def test_reference_lists_keys_with_scan(client, keys_refused):
+    client.set("product:1", "{}", ex=300)
+    assert cache.key_ttls(keys_refused) == {"product:1": 300}
+
+
+# --- Lab 6.2's benchmark_cache overwrites the app's cached product 1 -----------------------------------
+
+def lab_benchmark_cache(r, iterations=10):
+    """Lab 6.2's benchmark_cache, verbatim but for the client it is given."""
+    r.set('product:1', json.dumps({'id': 1, 'name': 'Test', 'price': 99.99}))
+    for _ in range(iterations):
+        json.loads(r.get('product:1'))
+
+
+def test_lab_benchmark_replaces_the_cached_product_for_good(client, products):
+    create, connect = products
+    create(LAB_3_TABLE, WIDGETS)
+    repository = cache.CachedProductRepository(client, connect)
+    repository.get_product(1)  # the app caches Widget A for five minutes
+    lab_benchmark_cache(client)
+    assert client.ttl("product:1") == -1
+    assert repository.get_product(1)["name"] == "Test"  # the app now serves the benchmark's product, forever
+
+
+def test_reference_benchmarks_write_keys_of_their_own_that_expire():
+    # The suite's cache benchmarks (suites/test_lab6_performance.py) use keys named for them,
+    # with a TTL, and delete them: the app's product:<id> keys are never touched.
+    from suites import test_lab6_performance as lab6
+
+    assert lab6.BENCH_PREFIX.startswith("dblab-bench-") and 0 < lab6.BENCH_KEY_TTL <= 300

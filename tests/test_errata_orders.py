@@ -108,3 +108,33 @@ def test_lab_main_run_twice_leaves_four_orders_for_cust_001(table):
     first = run_lab_app(table)
     second = run_lab_app(table)
     assert (first.count, second.count) == (2, 4)
+
+
+def test_suite_app_step_run_twice_keeps_the_labs_orders(ctx, table):
+    dynamodb.run_orders_app(ctx)
+    assert dynamodb.run_orders_app(ctx) is None  # adopted: the end state is there already
+    assert len(OrderRepository(table).get_customer_orders("CUST-001")) == 2
+
+
+# order_date is naive local time: when the clocks go back, a later order sorts first.
+
+def lab_order_date(instant: datetime, zone) -> str:
+    """What the lab's datetime.now().isoformat() gives at `instant` on a machine in `zone`."""
+    return instant.astimezone(zone).replace(tzinfo=None).isoformat()
+
+
+def test_lab_dates_sort_a_later_order_first_when_the_clocks_go_back():
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo("America/New_York")
+    first = datetime(2025, 11, 2, 5, 45, tzinfo=timezone.utc)  # 01:45 EDT
+    second = datetime(2025, 11, 2, 6, 15, tzinfo=timezone.utc)  # 01:15 EST, half an hour later
+    assert lab_order_date(second, zone) < lab_order_date(first, zone)
+
+
+def test_reference_dates_keep_the_order_of_time():
+    from provisioning.apps.orders import stamp
+
+    first = datetime(2025, 11, 2, 5, 45, tzinfo=timezone.utc)
+    second = datetime(2025, 11, 2, 6, 15, tzinfo=timezone.utc)
+    assert stamp(first) < stamp(second) and stamp(first).endswith("+00:00")

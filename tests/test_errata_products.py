@@ -174,3 +174,122 @@ def test_repository_rows_are_dicts_whatever_cursor_the_connection_makes(primary)
         repo.create_table()
         product_id = repo.create("dicts", None, Decimal("2.00"), 2, "c")
         assert repo.read(product_id)["name"] == "dicts"
+
+
+# Lab 2.3's CREATE TABLE has no IF NOT EXISTS: the step cannot be run twice.
+
+ER_TABLE_EXISTS = 1050
+
+
+def test_lab_2_3_run_twice_fails_with_table_exists(primary):
+    run_sql(primary, products.LAB_2_3_CREATE_TABLE_SQL, LAB_2_3_INSERT_SQL)
+    with pytest.raises(pymysql.err.OperationalError) as failure:
+        run_sql(primary, products.LAB_2_3_CREATE_TABLE_SQL, LAB_2_3_INSERT_SQL)
+    assert failure.value.args[0] == ER_TABLE_EXISTS
+
+
+def test_suite_2_3_run_twice_keeps_the_three_widgets(primary, mysql_pair):
+    ctx = steps_context(mysql_pair, [])
+    mysql_data.create_replication_data(ctx)
+    mysql_data.create_replication_data(ctx)
+    assert [row[1] for row in end_state(primary)] == [name for name, _ in products.LAB_WIDGETS]
+
+
+# Lab 2.3 reads the replica right after writing the primary: replication is asynchronous.
+
+@pytest.fixture
+def lagging_replica(mysql_pair):
+    """The replica applies every event one second late (MariaDB's MASTER_DELAY): replica lag, made certain."""
+    def delay(seconds: int):
+        with closing(mysql_pair.root_connect("replica")) as replica, replica.cursor() as cursor:
+            cursor.execute("STOP SLAVE")
+            cursor.execute(f"CHANGE MASTER TO MASTER_DELAY = {seconds}")
+            cursor.execute("START SLAVE")
+    delay(1)
+    yield mysql_pair.replica
+    delay(0)
+    mysql_pair.wait_replica_caught_up(timeout=10)
+
+
+def test_lab_reads_the_replica_before_the_rows_arrive(primary, lagging_replica):
+    run_sql(primary, products.LAB_2_3_CREATE_TABLE_SQL, LAB_2_3_INSERT_SQL)
+    # Lab 2.3's next command: SELECT * FROM products on the replica.
+    with pytest.raises(pymysql.err.ProgrammingError):  # 1146: the table itself has not arrived yet
+        run_sql(lagging_replica, "SELECT * FROM products")
+
+
+def test_suite_waits_until_the_replica_has_the_rows(primary, mysql_pair, lagging_replica):
+    logs = []
+    mysql_data.create_replication_data(steps_context(mysql_pair, logs))
+    assert len(run_sql(lagging_replica, "SELECT * FROM products")) == len(products.LAB_WIDGETS)
+    assert any(line.startswith(f"step 2.3: {naming.DB_REPLICA} caught up in ") for line in logs), logs
+
+
+# Lab 3's update(): the SQL is built from the keyword names, and no keyword at all is invalid SQL.
+
+ER_PARSE_ERROR = 1064
+
+
+class LabUpdate:
+    """Lab 3's ProductRepository.update, verbatim but for the connection it is given."""
+
+    def __init__(self, connection):
+        self.connection = connection
+
+    def update(self, product_id, **kwargs):
+        fields = ', '.join([f"{k} = %s" for k in kwargs.keys()])
+        values = list(kwargs.values()) + [product_id]
+
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE products SET {fields} WHERE id = %s",
+                values
+            )
+        self.connection.commit()
+        return cursor.rowcount
+
+
+@pytest.fixture
+def lab_3_rows(primary):
+    with ProductRepository(primary) as repo:
+        repo.create_table()
+        for product in products.LAB_PRODUCTS:
+            repo.create(*product)
+    return primary
+
+
+def test_lab_update_without_fields_sends_invalid_sql(lab_3_rows):
+    with closing(lab_3_rows.connect()) as connection, pytest.raises(pymysql.err.ProgrammingError) as failure:
+        LabUpdate(connection).update(1)
+    assert failure.value.args[0] == ER_PARSE_ERROR
+
+
+def test_lab_update_lets_a_field_name_rewrite_the_statement(lab_3_rows):
+    with closing(lab_3_rows.connect()) as connection:
+        LabUpdate(connection).update(1, **{"quantity = 0 WHERE 1 = 1 #": 5})
+    # Meant for product 1: every product is now out of stock.
+    assert {row[3] for row in end_state(lab_3_rows)} == {0}
+
+
+# Lab 3's main() catches every exception, prints it and ends normally.
+
+def lab_3_main(endpoint, echo) -> None:
+    """The shape of Lab 3's main(): every step inside one try, any exception printed."""
+    repo = ProductRepository(endpoint)
+    try:
+        repo.connect()
+        repo.create_table()
+        for product in products.LAB_PRODUCTS:
+            repo.create(*product)
+    except Exception as e:
+        echo(f"Error: {e}")
+    finally:
+        repo.disconnect()
+
+
+def test_lab_main_reports_success_when_nothing_worked(primary):
+    run_sql(primary, products.LAB_2_3_CREATE_TABLE_SQL, LAB_2_3_INSERT_SQL)
+    printed = []
+    assert lab_3_main(primary, printed.append) is None  # `python3 app.py` exits 0
+    assert printed and printed[0].startswith("Error: (1054")
+    assert run_sql(primary, "SELECT COUNT(*) FROM products") == ((len(products.LAB_WIDGETS),),)  # none of Lab 3's

@@ -1,8 +1,8 @@
 """Steps 2.3 and 3.2 against a local MariaDB primary+replica, and the 2.3/3.x checks.
 
-The checks are called as plain functions with a LabContext on the pair; every check must
-pass on the provisioned lab and fail on at least one seeded fault (FAULTS names, for each
-fault, exactly the checks it breaks, so a check that grows too broad shows up here).
+The checks are called as plain functions with a LabContext on the pair and must pass on the
+provisioned lab. The seeded faults that make each of them fail (and nothing else) are in
+tests/faults/mysql.py, run by test_fault_catalogue.py.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import inspect
 from contextlib import closing
 from types import SimpleNamespace
 
-import pymysql
 import pytest
 
 from fixtures.lab import LabContext
@@ -25,8 +24,6 @@ from provisioning.secrets import generate_password
 from suites import test_lab2_replication as lab2
 from suites import test_lab3_application as lab3
 
-ER_NONEXISTING_GRANT = 1141
-FAULT_TIMEOUT = 0.5  # deadline for convergence polls while a fault keeps them from converging
 CHECKS = {name: fn for module in (lab2, lab3) for name, fn in vars(module).items()
           if name.startswith("test_") and callable(fn)}
 
@@ -56,17 +53,10 @@ def make_lab(moto_server, dataplane, timeout=10.0) -> LabContext:
 
 
 def reset(pair) -> None:
-    """Undo every fault below and drop the lab's table, so each test provisions from nothing."""
+    """The replica read-only and replicating, and no products table: each test provisions from nothing."""
     with closing(pair.root_connect("replica")) as replica, replica.cursor() as cursor:
         cursor.execute("SET GLOBAL read_only = 1")
         cursor.execute("START SLAVE")  # a no-op (warning) when it runs
-        cursor.execute("SELECT host FROM mysql.user WHERE user = %s", (naming.DB_MASTER_USER,))
-        for (host,) in cursor.fetchall():
-            try:
-                cursor.execute("REVOKE READ_ONLY ADMIN ON *.* FROM %s@%s", (naming.DB_MASTER_USER, host))
-            except pymysql.err.OperationalError as exc:
-                if exc.args[0] != ER_NONEXISTING_GRANT:
-                    raise
     with closing(pair.root_connect("primary")) as primary, primary.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {naming.DB_NAME}.products")
     pair.wait_replica_caught_up(timeout=10)
@@ -181,106 +171,3 @@ def test_every_check_is_marked_with_its_lab_step():
         marks = list(getattr(check, "pytestmark", ())) + (module_marks if isinstance(module_marks, list) else [module_marks])
         steps = [mark.args[0] for mark in marks if mark.name == "step"]
         assert steps[:1] and steps[0] in ("2.3", "3.1", "3.2"), f"{name} has no step marker"
-
-
-# -- seeded faults --------------------------------------------------------------------------
-
-def on(role, *statements):
-    def apply(pair, ctx):
-        with closing(pair.root_connect(role)) as connection, connection.cursor() as cursor:
-            cursor.execute(f"USE {naming.DB_NAME}")
-            for statement in statements:
-                cursor.execute(statement)
-    return apply
-
-
-def lab_user_bypasses_read_only(pair, ctx):
-    with closing(pair.root_connect("replica")) as replica, replica.cursor() as cursor:
-        cursor.execute("SELECT host FROM mysql.user WHERE user = %s", (naming.DB_MASTER_USER,))
-        for (host,) in cursor.fetchall():
-            cursor.execute("GRANT READ_ONLY ADMIN ON *.* TO %s@%s", (naming.DB_MASTER_USER, host))
-
-
-def lab_2_3_table(pair, ctx):
-    # What the lab's literal Lab 2.3 leaves: four columns and the three widgets.
-    with closing(pair.primary.connect()) as primary, primary.cursor() as cursor:
-        cursor.execute("DROP TABLE products")
-        cursor.execute(products.LAB_2_3_CREATE_TABLE_SQL)
-        cursor.execute("INSERT INTO products (name, price) VALUES ('Widget A', 19.99), ('Widget B', 29.99), "
-                       "('Gadget X', 49.99)")
-
-
-def app_ran_twice(pair, ctx):
-    products.run_lab_app(pair.primary)
-
-
-BEHAVIOUR = {"test_create_returns_the_id_that_read_finds", "test_read_all_lists_newest_first",
-             "test_update_changes_the_row_and_returns_the_rowcount", "test_update_refreshes_updated_at",
-             "test_delete_returns_1_then_0_for_a_missing_id", "test_search_by_category_returns_only_that_category"}
-
-FAULTS = {
-    "replica_not_read_only": (on("replica", "SET GLOBAL read_only = 0"),
-                              {"test_replica_is_read_only", "test_replica_refuses_writes_from_the_lab_user"}),
-    "lab_user_bypasses_read_only": (lab_user_bypasses_read_only, {"test_replica_refuses_writes_from_the_lab_user"}),
-    "replication_stopped": (on("replica", "STOP SLAVE"), {"test_row_written_on_primary_is_read_on_replica"}),
-    "replica_row_changed": (on("replica", "UPDATE products SET quantity = quantity + 1 WHERE id = 2"),
-                            {"test_replica_has_the_same_products_as_the_primary"}),
-    "lab_2_3_four_column_table": (lab_2_3_table, BEHAVIOUR | {
-        "test_products_has_the_lab3_columns", "test_updated_at_is_set_on_update", "test_quantity_defaults_to_zero",
-        "test_product_1_has_the_lab_update", "test_product_5_is_deleted", "test_lab_products_present_except_the_deleted_one",
-        "test_product_count_matches_the_lab_run"}),
-    "widget_missing": (on("primary", "DELETE FROM products WHERE name = 'Gadget X'"),
-                       {"test_products_table_has_the_three_widgets", "test_product_count_matches_the_lab_run"}),
-    "widget_price_changed": (on("primary", "UPDATE products SET price = 99.99 WHERE name = 'Widget B'"),
-                             {"test_widget_prices_match_the_lab"}),
-    "product_1_changed": (on("primary", "UPDATE products SET quantity = 9 WHERE id = 1"),
-                          {"test_product_1_has_the_lab_update"}),
-    "product_5_not_deleted": (on("primary", "INSERT INTO products (id, name, price) VALUES (5, 'Restored', 1.00)"),
-                              {"test_product_5_is_deleted", "test_product_count_matches_the_lab_run"}),
-    "app_ran_twice": (app_ran_twice, {"test_lab_products_present_except_the_deleted_one",
-                                      "test_product_count_matches_the_lab_run"}),
-    "price_type_changed": (on("primary", "ALTER TABLE products MODIFY price DECIMAL(8,2) NOT NULL"),
-                           {"test_products_column_types_match_lab3"}),
-    "primary_key_dropped": (on("primary", "ALTER TABLE products DROP PRIMARY KEY, ADD UNIQUE KEY (id)"),
-                            {"test_products_primary_key_is_auto_increment_id"}),
-    "on_update_dropped": (on("primary", "ALTER TABLE products MODIFY updated_at TIMESTAMP NULL DEFAULT CURRENT_TIMESTAMP"),
-                          {"test_updated_at_is_set_on_update", "test_update_refreshes_updated_at"}),
-    "created_at_default_changed": (on("primary", "ALTER TABLE products ALTER created_at SET DEFAULT '2001-01-01 00:00:00'"),
-                                   {"test_timestamps_default_to_current_timestamp"}),
-    "quantity_default_changed": (on("primary", "ALTER TABLE products ALTER quantity SET DEFAULT 1"),
-                                 {"test_quantity_defaults_to_zero"}),
-    # The clock running backwards for new rows: newer rows get older created_at.
-    "created_at_runs_backwards": (on("primary", "CREATE TRIGGER dblab_fault BEFORE INSERT ON products FOR EACH ROW "
-                                     "SET NEW.created_at = TIMESTAMP('2030-01-01') - INTERVAL "
-                                     "(SELECT COUNT(*) FROM products) SECOND"),
-                                  {"test_read_all_lists_newest_first"}),
-    # Category rewritten on insert: the search finds nothing, and create reads back another category.
-    "category_rewritten": (on("primary", "CREATE TRIGGER dblab_fault BEFORE INSERT ON products FOR EACH ROW "
-                              "SET NEW.category = 'Electronics'"),
-                           {"test_search_by_category_returns_only_that_category",
-                            "test_create_returns_the_id_that_read_finds"}),
-    # Quantity ignored on update: the update reports a change (price) but quantity stays.
-    "update_ignores_quantity": (on("primary", "CREATE TRIGGER dblab_fault BEFORE UPDATE ON products FOR EACH ROW "
-                                   "SET NEW.quantity = OLD.quantity"),
-                                {"test_update_changes_the_row_and_returns_the_rowcount", "test_update_refreshes_updated_at"}),
-}
-
-
-@pytest.mark.parametrize("fault", FAULTS)
-def test_seeded_fault_fails_exactly_its_checks(fault, provisioned, mysql_pair, ctx, moto_server):
-    apply, expected = FAULTS[fault]
-    try:
-        apply(mysql_pair, ctx)
-        if fault not in ("replication_stopped", "replica_row_changed"):
-            mysql_pair.wait_replica_caught_up(timeout=10)
-        failed = failing_checks(make_lab(moto_server, ctx.dataplane, timeout=FAULT_TIMEOUT))
-    finally:
-        with closing(mysql_pair.root_connect("primary")) as primary, primary.cursor() as cursor:
-            cursor.execute(f"DROP TRIGGER IF EXISTS {naming.DB_NAME}.dblab_fault")
-        reset(mysql_pair)
-    assert set(failed) == expected, failed
-
-
-def test_every_check_fails_on_some_seeded_fault():
-    covered = set().union(*(expected for _apply, expected in FAULTS.values()))
-    assert set(CHECKS) - covered == set()

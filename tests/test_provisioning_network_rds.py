@@ -1,8 +1,6 @@
 """Labs 1, 2.1, 2.2 against the emulator: provisioning, re-runs, teardown (7.3, 7.4), and
-every check both ways (passes on the lab as built, fails on a seeded fault).
-
-FAULTS names, for each fault, exactly the checks it breaks, so a check that grows too broad
-(or one that cannot fail) shows up here.
+every check passing on the lab as built. The seeded faults that make each check fail (and
+nothing else) are in tests/faults (network.py, rds.py, bastion.py), run by test_fault_catalogue.py.
 """
 
 from __future__ import annotations
@@ -19,7 +17,7 @@ from fixtures.lab import LabContext
 from provisioning import bastion, inventory, naming, network, rds
 from provisioning.aws import AwsClients, AwsTarget
 from provisioning.context import ProvisionContext
-from provisioning.dataplane import DataPlane, MysqlEndpoint
+from provisioning.dataplane import DataPlane
 from provisioning.secrets import generate_password
 from suites import test_lab1_foundation as lab1
 from suites import test_lab2_high_availability as lab2
@@ -67,13 +65,6 @@ def outcome(check, lab) -> str:
     except Exception as exc:
         return f"error: {type(exc).__name__}: {exc}"
     return "passed"
-
-
-def failing_checks(lab) -> dict[str, str]:
-    results = {name: outcome(check, lab) for name, check in CHECKS.items()}
-    errors = {name: result for name, result in results.items() if result.startswith("error")}
-    assert not errors, f"checks raised instead of failing: {errors}"
-    return {name: result for name, result in results.items() if result.startswith("failed")}
 
 
 def provision(ctx, upto: str | None = None) -> None:
@@ -170,17 +161,6 @@ def test_data_plane_check_reports_the_server_and_passes_on_labdb(aws_clients, my
     reported = dict(request.node.user_properties)
     assert "MariaDB" in reported["server_version"]
     assert "stands in" in reported["engine_note"]
-
-
-@pytest.mark.parametrize("fault", ["wrong password", "another database"])
-def test_data_plane_check_fails_when_labdb_does_not_answer(aws_clients, mysql_pair, fault):
-    good = mysql_pair.primary
-    endpoint = MysqlEndpoint(good.host, good.port, good.user, generate_password(), good.database) \
-        if fault == "wrong password" else MysqlEndpoint(good.host, good.port, good.user, good.password, "information_schema")
-    lab = make_lab(aws_clients, DataPlane(mysql={naming.DB_INSTANCE: endpoint}))
-    result = outcome(lab1.test_primary_database_answers_as_labdb, lab)
-    assert result.startswith(f"failed: RDS instance {naming.DB_INSTANCE}: "), result
-    assert str(endpoint.password) not in result
 
 
 # --- provisioning ------------------------------------------------------------------------------
@@ -323,98 +303,3 @@ def test_teardown_cleans_up_what_a_crashed_run_left_by_name(ctx, aws_clients):
     teardown(ctx)
     assert inventory.lab_leftovers(aws_clients) == []
     assert snapshot(aws_clients) == before
-
-
-# --- seeded faults: each breaks exactly the checks named ---------------------------------------
-
-def _ids(clients) -> dict:
-    ec2 = clients("ec2")
-    vpc_id = network.find_vpc(ec2)["VpcId"]
-    ids = {"vpc": vpc_id}
-    ids.update({name: network.find_subnet(ec2, vpc_id, name)["SubnetId"] for name in naming.SUBNETS})
-    ids.update({name: network.find_security_group(ec2, vpc_id, name)["GroupId"] for name in network.GROUP_DESCRIPTIONS})
-    ids["public rt"] = network.find_route_table(ec2, vpc_id, naming.PUBLIC_ROUTE_TABLE)["RouteTableId"]
-    ids["igw"] = network.attached_internet_gateways(ec2, vpc_id)[0]["InternetGatewayId"]
-    ids["bastion"] = bastion.find_bastion(ec2)["InstanceId"]
-    return ids
-
-
-def _single_zone_subnet_group(clients, ids):
-    extra = clients("ec2").create_subnet(VpcId=ids["vpc"], CidrBlock="10.0.4.0/24", AvailabilityZone=naming.AZ_A)
-    # Deleted and created again: moto's modify_db_subnet_group loses the group (AWS would also
-    # refuse a single-zone group; moto does not).
-    clients("rds").delete_db_subnet_group(DBSubnetGroupName=naming.DB_SUBNET_GROUP)
-    clients("rds").create_db_subnet_group(DBSubnetGroupName=naming.DB_SUBNET_GROUP, DBSubnetGroupDescription="x",
-                                          SubnetIds=[ids[naming.PRIVATE_SUBNET_A], extra["Subnet"]["SubnetId"]])
-
-
-FAULTS = {
-    "SSH open to the world": (
-        lambda c, ids: c("ec2").authorize_security_group_ingress(
-            GroupId=ids[naming.EC2_SG], IpPermissions=[network.tcp_from_cidr(22, "0.0.0.0/0")]),
-        {"test_ec2_group_allows_only_ssh_from_one_address", "test_no_lab_group_is_open_to_the_world"}),
-    "SSH from a whole /24": (
-        lambda c, ids: c("ec2").authorize_security_group_ingress(
-            GroupId=ids[naming.EC2_SG], IpPermissions=[network.tcp_from_cidr(22, "198.51.100.0/24")]),
-        {"test_ec2_group_allows_only_ssh_from_one_address"}),
-    "MySQL open to the VPC CIDR": (
-        lambda c, ids: c("ec2").authorize_security_group_ingress(
-            GroupId=ids[naming.RDS_SG], IpPermissions=[network.tcp_from_cidr(3306, naming.VPC_CIDR)]),
-        {"test_rds_group_allows_only_mysql_from_the_ec2_group"}),
-    "DNS hostnames off": (
-        lambda c, ids: c("ec2").modify_vpc_attribute(VpcId=ids["vpc"], EnableDnsHostnames={"Value": False}),
-        {"test_vpc_has_dns_hostnames_enabled"}),
-    "a second VPC named database-lab-vpc": (
-        lambda c, ids: c("ec2").create_vpc(CidrBlock="172.16.0.0/16", TagSpecifications=[
-            {"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": naming.VPC}]}]),
-        {"test_exactly_one_vpc_is_named_database_lab_vpc"}),
-    "private subnet routed to the internet gateway": (
-        lambda c, ids: c("ec2").associate_route_table(RouteTableId=ids["public rt"], SubnetId=ids[naming.PRIVATE_SUBNET_A]),
-        {f"test_private_subnet_has_no_route_to_the_internet[{naming.PRIVATE_SUBNET_A}]"}),
-    "main route table sends 0.0.0.0/0 to the gateway": (
-        lambda c, ids: c("ec2").create_route(RouteTableId=network.main_route_table(c("ec2"), ids["vpc"])["RouteTableId"],
-                                             DestinationCidrBlock="0.0.0.0/0", GatewayId=ids["igw"]),
-        {f"test_private_subnet_has_no_route_to_the_internet[{name}]" for name in naming.PRIVATE_SUBNETS}),
-    "subnet group in one availability zone": (
-        _single_zone_subnet_group,
-        {"test_db_subnet_group_holds_exactly_the_private_subnets", "test_db_subnet_group_spans_two_availability_zones"}),
-    "publicly accessible database": (
-        lambda c, ids: c("rds").modify_db_instance(DBInstanceIdentifier=naming.DB_INSTANCE, PubliclyAccessible=True,
-                                                   ApplyImmediately=True),
-        {"test_primary_is_not_publicly_accessible"}),
-    "Multi-AZ off": (
-        lambda c, ids: c("rds").modify_db_instance(DBInstanceIdentifier=naming.DB_INSTANCE, MultiAZ=False,
-                                                   ApplyImmediately=True),
-        {"test_primary_is_multi_az"}),
-    "replica deleted": (
-        lambda c, ids: c("rds").delete_db_instance(DBInstanceIdentifier=naming.DB_REPLICA, SkipFinalSnapshot=True),
-        {name for name in CHECKS if name.startswith("test_replica_")} | {"test_primary_lists_the_replica"}),
-    "bastion stopped": (
-        lambda c, ids: c("ec2").stop_instances(InstanceIds=[ids["bastion"]]),
-        {"test_bastion_is_pending_or_running", "test_bastion_has_a_public_ip"}),  # AWS releases the public IP too
-    "key pair deleted": (
-        lambda c, ids: c("ec2").delete_key_pair(KeyName=naming.KEY_PAIR),
-        {"test_lab_key_pair_exists"}),
-}
-
-
-@pytest.mark.parametrize("fault", sorted(FAULTS))
-def test_seeded_fault_fails_exactly_its_checks(ctx, aws_clients, lab, fault):
-    provision(ctx)
-    seed, expected = FAULTS[fault]
-    seed(aws_clients, _ids(aws_clients))
-    assert set(failing_checks(lab)) == expected
-
-
-def test_standby_check_fails_on_aws_when_the_standby_shares_the_primarys_zone(ctx, lab):
-    # Real AWS is not here: a LabContext whose describe answers carry the standby in the primary's zone.
-    provision(ctx)
-    primary = rds.describe_db_instance(lab.client("rds"), naming.DB_INSTANCE)
-
-    class Rds:
-        def describe_db_instances(self, **kwargs):
-            return {"DBInstances": [{**primary, "SecondaryAvailabilityZone": primary["AvailabilityZone"]}]}
-
-    aws = SimpleNamespace(client=lambda service: Rds(), require_real_aws=lambda *a: None, emulated=False)
-    result = outcome(lab2.test_standby_is_in_another_availability_zone, aws)
-    assert result.startswith("failed:") and "the same zone as the primary" in result, result

@@ -1,0 +1,1 @@
+"""Seeded faults: proof that every check of the suites fails for the right reason (see runner.py)."""
