@@ -12,7 +12,7 @@ local: install
 	$(PYTEST) -m local $(PYTEST_ARGS)
 
 test: install
-	$(PYTEST) tests --junitxml=reports/selftest-junit.xml $(PYTEST_ARGS)
+	$(PYTEST) tests -n 2 --dist loadfile --junitxml=reports/selftest-junit.xml $(PYTEST_ARGS)
 
 # A run's name (BENCH_NAME=baseline make bench); fixed once so every use below agrees.
 ifeq ($(origin BENCH_NAME),undefined)

@@ -5,6 +5,7 @@ harness overhead and the cache's speedup were computed and reported; never their
 """
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -30,7 +31,10 @@ def short_pass(tmp_path_factory):
                "-p", "no:cacheprovider", "-q", "--benchmark-json", str(run), "--junitxml", str(out / "junit.xml"),
                # A few rounds each: this proves the plumbing, not the numbers.
                "--benchmark-max-time", "0.01", "--benchmark-min-rounds", "3"]
-    result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=180)
+    # Under `make test -n`, the xdist worker's variables would make pytest-benchmark in the
+    # child believe it runs under xdist too, and write no JSON.
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_XDIST", "PYTEST_CURRENT"))}
+    result = subprocess.run(command, cwd=REPO_ROOT, env=environ, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     return run, json.loads(run.read_text())
 
