@@ -142,6 +142,24 @@ def allure_marks(student: str, lab: str, step: str, title: str) -> list:
     return [mark for mark in marks if isinstance(mark, pytest.MarkDecorator)]
 
 
+# What a scorecard shows of a benchmark: the median, and the context that makes it comparable.
+BENCHMARK_FIELDS = ("speedup_over_database", "qps", "harness_overhead", "engine", "engine_version",
+                    "instance_class", "node_class", "server")
+
+
+def benchmark_summary(config: pytest.Config) -> list[dict]:
+    """The benchmarks pytest-benchmark recorded in this run (grading with --lab-bench)."""
+    session = getattr(config, "_benchmarksession", None)
+    rows = []
+    for bench in getattr(session, "benchmarks", None) or ():
+        if not bench:  # an errored or skipped benchmark has no stats
+            continue
+        extra = {key: bench.extra_info[key] for key in BENCHMARK_FIELDS if key in bench.extra_info}
+        rows.append({"name": bench.name, "group": bench.group, "median_s": bench.stats.median,
+                     "rounds": bench.stats.rounds, "extra_info": extra})
+    return rows
+
+
 class Grader:
     def __init__(self, config: pytest.Config, rubric, reports: Path):
         self.config = config
@@ -285,6 +303,9 @@ class Grader:
             session.exitstatus = pytest.ExitCode.USAGE_ERROR  # a class run (dblab grade) must not miss it
             return
         grade["grader_notes"] = problems
+        benchmarks = benchmark_summary(self.config)
+        if benchmarks:
+            grade["benchmarks"] = benchmarks  # Lab 6, with --lab-bench: shown, never graded
         grade["rubric_file"] = str(self.rubric.path)
         grade["duration_seconds"] = round(time.monotonic() - self.started, 2)
         self.grade = grade

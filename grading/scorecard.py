@@ -95,6 +95,19 @@ def _step_section(step: dict) -> str:
             f"{''.join(rows)}</table></details>")
 
 
+def _benchmarks(grade: dict) -> str:
+    rows = grade.get("benchmarks") or ()
+    if not rows:
+        return ""
+    body = "".join(
+        f"<tr><td>{escape(row['name'])}</td><td>{row['median_s'] * 1e6:,.1f} µs</td><td>{row['rounds']}</td>"
+        f"<td>{escape(', '.join(f'{k}={v}' for k, v in row['extra_info'].items()))}</td></tr>"
+        for row in rows
+    )
+    return ("<h2>Benchmarks (Lab 6, not graded)</h2><table class=\"meta\"><tr><th>benchmark</th><th>median</th>"
+            f"<th>rounds</th><th>context</th></tr>{body}</table>")
+
+
 def render(grade: dict) -> str:
     score, max_score = grade["score"], grade["max_score"]
     percent = f" ({score / max_score:.0%})" if max_score else ""
@@ -113,5 +126,6 @@ def render(grade: dict) -> str:
         f'{hint}<p class="summary">{escape(grade.get("summary", ""))}</p>'
         f"{chart(grade['steps'])}"
         f"<h2>Steps</h2>{''.join(_step_section(step) for step in grade['steps'])}"
+        f"{_benchmarks(grade)}"
         f'<ul class="notes">{notes}</ul></body></html>\n'
     )
