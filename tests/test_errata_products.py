@@ -198,27 +198,32 @@ def test_suite_2_3_run_twice_keeps_the_three_widgets(primary, mysql_pair):
 # Lab 2.3 reads the replica right after writing the primary: replication is asynchronous.
 
 @pytest.fixture
-def lagging_replica(mysql_pair):
-    """The replica applies every event one second late (MariaDB's MASTER_DELAY): replica lag, made certain."""
+def lag_replica(mysql_pair):
+    """Makes the replica apply every event N seconds late (MariaDB's MASTER_DELAY): replica lag,
+    made certain; returns the replica. Undone afterwards."""
     def delay(seconds: int):
         with closing(mysql_pair.root_connect("replica")) as replica, replica.cursor() as cursor:
             cursor.execute("STOP SLAVE")
             cursor.execute(f"CHANGE MASTER TO MASTER_DELAY = {seconds}")
             cursor.execute("START SLAVE")
-    delay(1)
-    yield mysql_pair.replica
+        return mysql_pair.replica
+    yield delay
     delay(0)
     mysql_pair.wait_replica_caught_up(timeout=10)
 
 
-def test_lab_reads_the_replica_before_the_rows_arrive(primary, lagging_replica):
+def test_lab_reads_the_replica_before_the_rows_arrive(primary, lag_replica):
+    # A lag far longer than the next command takes, however loaded the machine: one second
+    # was not enough under a parallel `make test`.
+    lagging_replica = lag_replica(30)
     run_sql(primary, products.LAB_2_3_CREATE_TABLE_SQL, LAB_2_3_INSERT_SQL)
     # Lab 2.3's next command: SELECT * FROM products on the replica.
     with pytest.raises(pymysql.err.ProgrammingError):  # 1146: the table itself has not arrived yet
         run_sql(lagging_replica, "SELECT * FROM products")
 
 
-def test_suite_waits_until_the_replica_has_the_rows(primary, mysql_pair, lagging_replica):
+def test_suite_waits_until_the_replica_has_the_rows(primary, mysql_pair, lag_replica):
+    lagging_replica = lag_replica(1)
     logs = []
     mysql_data.create_replication_data(steps_context(mysql_pair, logs))
     assert len(run_sql(lagging_replica, "SELECT * FROM products")) == len(products.LAB_WIDGETS)
