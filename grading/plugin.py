@@ -29,6 +29,7 @@ from fixtures.outcomes import BLOCKED as BLOCKED_PREFIX
 from fixtures.outcomes import NOT_GRADABLE as NOT_GRADABLE_PREFIX
 from fixtures.outcomes import classify_skip
 from fixtures.state import ENVIRONMENT
+from fixtures.steps import item_step
 from provisioning.aws import AwsClients
 from provisioning.readonly import WriteRefused
 
@@ -84,11 +85,6 @@ def pytest_configure(config: pytest.Config) -> None:
         # A failed check is a finding about the student's lab, not a bug: its message is the news.
         config.option.tbstyle = "line"
     config.pluginmanager.register(Grader(config, rubric, reports_dir(config)), "dblab-grader")
-
-
-def _item_step(item: pytest.Item) -> str | None:
-    marker = item.get_closest_marker("step")
-    return str(marker.args[0]) if marker and marker.args else None
 
 
 def _function_name(item: pytest.Item) -> str:
@@ -186,18 +182,18 @@ class Grader:
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         collected = {}
         for item in items:
-            step = _item_step(item)
+            step = item_step(item)
             if step is not None:
                 collected[_function_name(item)] = step
         try:
             self.rubric.validate_checks(collected)
         except RubricError as exc:
             raise pytest.UsageError(str(exc)) from None
-        checks = [(item.nodeid, _item_step(item), _function_name(item)) for item in items
-                  if _item_step(item) in self.rubric.steps]
+        checks = [(item.nodeid, item_step(item), _function_name(item)) for item in items
+                  if item_step(item) in self.rubric.steps]
         self._nominal = scoring.nominal_shares(self.rubric, checks)
         for item in items:
-            step = _item_step(item)
+            step = item_step(item)
             if step in self.rubric.steps:
                 lab = self.rubric.lab_title(step)
                 for mark in allure_marks(self.student, lab, step, self.rubric.steps[step].title):
@@ -207,7 +203,7 @@ class Grader:
     @pytest.hookimpl(wrapper=True, trylast=True)  # innermost: fixtures.steps sees the converted report
     def pytest_runtest_makereport(self, item: pytest.Item, call):
         report = yield
-        step = _item_step(item)
+        step = item_step(item)
         if step not in self.rubric.steps:
             return report
         if report.failed and call.excinfo is not None:
@@ -259,7 +255,7 @@ class Grader:
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         # A check whose read actions are denied is the grader's problem, not the student's.
         preflight = self.preflight()
-        reason = preflight.reason_for(_item_step(item)) if preflight is not None else None
+        reason = preflight.reason_for(item_step(item)) if preflight is not None else None
         if reason:
             pytest.skip(f"{NOT_GRADABLE_PREFIX}: {reason}")
 

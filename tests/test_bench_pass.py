@@ -8,13 +8,13 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from dblab.cli import main
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from .conftest import REPO_ROOT
+
 BENCHMARKS = {
     "test_point_select_by_primary_key", "test_redis_get_of_a_cached_product", "test_cache_aside_read_of_a_product",
     "test_concurrent_point_selects_10_threads_x_50", "test_replica_read_after_write_delay",
