@@ -16,6 +16,7 @@ from botocore.stub import Stubber
 from provisioning import naming, network, rds
 from provisioning.context import ProvisionContext
 from provisioning.dataplane import DataPlane
+from provisioning.polling import wait_until
 from provisioning.secrets import Secret, generate_password
 from suites import test_lab1_foundation as lab1
 
@@ -142,7 +143,10 @@ def test_a_password_on_a_command_line_is_visible_to_every_process():
     process = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()", f"-p{secret}"],
                                stdin=subprocess.PIPE)
     try:
-        assert secret in Path(f"/proc/{process.pid}/cmdline").read_bytes().decode()
+        # Read once the child has exec'd: between fork and exec its cmdline is empty.
+        cmdline = wait_until(lambda: Path(f"/proc/{process.pid}/cmdline").read_bytes().decode(), timeout=10,
+                             what="the child's command line").value
+        assert secret in cmdline
     finally:
         process.communicate(b"")
 
