@@ -13,7 +13,7 @@ from provisioning.aws import AwsClients, AwsTarget, EndpointUnreachable, check_r
 from provisioning.context import ProvisionContext
 from provisioning.dataplane import DataPlane
 from provisioning.inventory import lab_leftovers
-from provisioning.secrets import generate_password
+from provisioning.passwords import generate_password
 
 
 def add_parser(subparsers) -> None:

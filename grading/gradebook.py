@@ -17,7 +17,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from provisioning.catalog import step_sort_key
+from provisioning.catalogue import step_sort_key
 
 GRADES_DIR = "grades"
 GRADEBOOK = "gradebook.csv"

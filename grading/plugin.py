@@ -29,7 +29,7 @@ from fixtures.outcomes import BLOCKED as BLOCKED_PREFIX
 from fixtures.outcomes import NOT_GRADABLE as NOT_GRADABLE_PREFIX
 from fixtures.outcomes import classify_skip
 from fixtures.state import ENVIRONMENT
-from fixtures.steps import item_step
+from fixtures.items import item_step
 from provisioning.aws import AwsClients
 from provisioning.readonly import WriteRefused
 

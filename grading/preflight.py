@@ -85,7 +85,7 @@ def load_policy(path: Path = POLICY_FILE) -> Policy:
 
 def policy_document(step_actions: dict[str | None, set[str]], titles: dict[str, str]) -> dict:
     """The policy for recorded (step -> actions); what iam-policy.json must equal."""
-    from provisioning.catalog import step_sort_key
+    from provisioning.catalogue import step_sort_key
 
     statements = []
     steps = sorted((s for s in step_actions if s is not None), key=step_sort_key)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from provisioning.catalog import load_steps, step_sort_key
+from provisioning.catalogue import load_steps, step_sort_key
 
 RUBRIC_FILE = Path(__file__).with_name("rubric.toml")
 TOTAL_POINTS = 100
@@ -128,12 +128,12 @@ def load_rubric(path: Path | str | None = None) -> Rubric:
     if not isinstance(raw_steps, dict) or not raw_steps:
         raise RubricError(f"rubric {path}: has no [steps.\"1.1\"] tables")
 
-    catalog = load_steps()
+    catalogue = load_steps()
     steps: dict[str, RubricStep] = {}
     owner: dict[str, str] = {}
     for step_id, entry in raw_steps.items():
-        if step_id not in catalog:
-            raise RubricError(f"rubric {path}: step {step_id} is not a lab step (see provisioning/lab_steps.toml)")
+        if step_id not in catalogue:
+            raise RubricError(f"rubric {path}: step {step_id} is not a lab step (see provisioning/catalogue.toml)")
         if not isinstance(entry, dict) or "points" not in entry:
             raise RubricError(f"rubric {path}: step {step_id} needs points")
         unknown = set(entry) - {"points", "checks"}
@@ -154,7 +154,7 @@ def load_rubric(path: Path | str | None = None) -> Rubric:
             owner[check_id] = step_id
         if points and not any(check.weight for check in checks.values()):
             raise RubricError(f"rubric {path}: step {step_id} has {points} points but no check (with a weight) to earn them")
-        steps[step_id] = RubricStep(step_id, catalog[step_id].title, points, checks)
+        steps[step_id] = RubricStep(step_id, catalogue[step_id].title, points, checks)
 
     total = sum(step.points for step in steps.values())
     if total != TOTAL_POINTS:

@@ -12,7 +12,7 @@ from pathlib import Path
 from botocore.exceptions import ClientError
 
 from . import naming
-from .context import ProvisionContext, Step
+from .context import ProvisionContext
 from .errors import is_missing
 from .network import find_security_group, find_subnet, name_filter, require_vpc
 from .polling import wait_until
@@ -165,7 +165,3 @@ def delete_bastion(ctx: ProvisionContext) -> None:
         ctx.log(f"key pair {naming.KEY_PAIR}: deleted")
     if ctx.state_dir is not None:
         (Path(ctx.state_dir) / KEY_FILE).unlink(missing_ok=True)
-
-
-STEPS = [Step("1.5", "Launch EC2 instance (bastion)", launch_bastion)]
-TEARDOWN = [Step("7.4", "Delete EC2 instance and key pair", delete_bastion)]

@@ -8,7 +8,7 @@ from typing import Callable
 
 from .aws import AwsClients
 from .dataplane import DataPlane
-from .secrets import Secret
+from .passwords import Secret
 
 
 @dataclass
@@ -29,12 +29,8 @@ class ProvisionContext:
 
 @dataclass(frozen=True)
 class Step:
-    """One lab step that changes the environment; `run` must be idempotent."""
+    """One provisioning function of a lab step, as provisioning.lab runs it; `run` must be idempotent."""
 
     step: str  # the lab's step id, e.g. "1.4"
-    title: str
+    title: str  # from the step catalogue (provisioning/catalogue.toml)
     run: Callable[[ProvisionContext], object]
-
-    @property
-    def sort_key(self) -> tuple[int, ...]:
-        return tuple(int(part) for part in self.step.split("."))

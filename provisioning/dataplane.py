@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from urllib.parse import unquote, urlparse
 
 from . import naming
-from .secrets import Secret
+from .passwords import Secret
 
 
 @dataclass(frozen=True)

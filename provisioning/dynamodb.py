@@ -12,7 +12,7 @@ from boto3.dynamodb.types import TypeDeserializer
 
 from . import naming
 from .apps.orders import LAB_CUSTOMERS, LAB_ORDERS, PENDING, SHIPPED, OrderRepository, products, run_lab_app
-from .context import ProvisionContext, Step
+from .context import ProvisionContext
 from .errors import error_code
 from .polling import wait_until
 
@@ -259,11 +259,3 @@ def delete_orders_table(ctx: ProvisionContext) -> None:
                 raise
     wait_until(lambda: describe_table(client) is None, timeout=ctx.timeout, what=f"DynamoDB table {TABLE} deleted")
     ctx.log(f"DynamoDB table {TABLE}: deleted")
-
-
-STEPS = [
-    Step("4.1", "Create DynamoDB table with GSI", create_orders_table),
-    Step("4.2", "DynamoDB application (OrderRepository)", run_orders_app),
-    Step("4.3", "Enable DynamoDB Streams", enable_stream),
-]
-TEARDOWN = [Step("7.2", "Delete DynamoDB table", delete_orders_table)]

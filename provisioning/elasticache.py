@@ -13,7 +13,7 @@ from botocore.parsers import ResponseParserError
 
 from . import naming
 from .apps.cache import LEADERBOARD_KEY, lab_final_standings, run_lab_app
-from .context import ProvisionContext, Step
+from .context import ProvisionContext
 from .dataplane import REDIS_PRIMARY
 from .errors import error_code
 from .polling import wait_until
@@ -291,14 +291,3 @@ def delete_cache(ctx: ProvisionContext) -> None:
     _delete_replication_group(ctx, elasticache)
     # Only after the group is gone: AWS refuses to delete a subnet group in use.
     _delete_subnet_group(ctx, elasticache)
-
-
-STEPS = [
-    Step("5.1", "Create cache subnet group", create_cache_subnet_group),
-    Step("5.2", "Create Redis replication group", create_replication_group),
-    Step("5.3", "Run the lab's cache application", run_cache_app),
-]
-
-TEARDOWN = [
-    Step("7.1", "Delete ElastiCache", delete_cache),
-]

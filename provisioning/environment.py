@@ -17,7 +17,7 @@ from . import lab, naming
 from .aws import AwsClients, AwsTarget, check_reachable
 from .context import ProvisionContext
 from .dataplane import REDIS_PRIMARY, REDIS_REPLICA, DataPlane, parse_mysql_url, parse_redis_url
-from .secrets import Secret, generate_password
+from .passwords import Secret, generate_password
 
 
 class LabSetupError(RuntimeError):

@@ -1,23 +1,17 @@
-"""Run the lab's creating steps in order, and its cleanup (7.1-7.4) in dependency order.
+"""Run the lab's creating steps, and its cleanup, in the order the step catalogue implies.
 
-Each module under provisioning/ declares STEPS and TEARDOWN; this module only orders them,
-times them and records failures, so one failed step blocks its dependents (by the step
-catalogue) and not the whole lab.
+catalogue.toml names each step's provisioning functions; this module only orders them (each
+after its prerequisites; cleanup reversed along them), times them and records failures, so one
+failed step blocks its dependents and not the whole lab.
 """
 
 from __future__ import annotations
 
-import importlib
 import time
 from dataclasses import dataclass
 
-from .catalog import load_steps, prerequisites
+from .catalogue import LabStep, load_steps, prerequisites, provisioning_order, teardown_order
 from .context import ProvisionContext, Step
-
-# Ties between equal step ids keep this order.
-PROVISION_MODULES = ("network", "rds", "bastion", "mysql_data", "dynamodb", "elasticache")
-# 7.1 ElastiCache, 7.2 DynamoDB, 7.3 RDS, 7.4 EC2 then the VPC: what depends on a thing goes first.
-TEARDOWN_MODULES = ("elasticache", "dynamodb", "rds", "bastion", "network")
 
 
 @dataclass(frozen=True)
@@ -33,20 +27,17 @@ class StepResult:
         return self.error is None and self.skipped is None
 
 
-def _collect(modules: tuple[str, ...], attribute: str) -> list[Step]:
-    steps: list[Step] = []
-    for name in modules:
-        module = importlib.import_module(f"{__package__}.{name}")
-        steps.extend(getattr(module, attribute, ()))
-    return steps
+def _runnable(steps: list[LabStep]) -> list[Step]:
+    # A step with several functions (7.4: the bastion, then the network) becomes one Step each.
+    return [Step(step.id, step.title, function) for step in steps for function in step.functions()]
 
 
 def provisioning_steps() -> list[Step]:
-    return sorted(_collect(PROVISION_MODULES, "STEPS"), key=lambda step: step.sort_key)
+    return _runnable(provisioning_order())
 
 
 def teardown_steps() -> list[Step]:
-    return sorted(_collect(TEARDOWN_MODULES, "TEARDOWN"), key=lambda step: step.sort_key)
+    return _runnable(teardown_order())
 
 
 def _run(step: Step, ctx: ProvisionContext) -> StepResult:
@@ -63,11 +54,11 @@ def _run(step: Step, ctx: ProvisionContext) -> StepResult:
 
 def provision(ctx: ProvisionContext, steps: list[Step] | None = None) -> list[StepResult]:
     """Create the lab. Never raises for a failed step: its dependents are skipped instead."""
-    catalog = load_steps()
+    catalogue = load_steps()
     failed: set[str] = set()
     results = []
     for step in steps if steps is not None else provisioning_steps():
-        blocking = [p for p in prerequisites(step.step, catalog) if p in failed]
+        blocking = [p for p in prerequisites(step.step, catalogue) if p in failed]
         if blocking:
             ctx.log(f"step {step.step} {step.title}: skipped, step {blocking[0]} failed")
             results.append(StepResult(step.step, step.title, 0.0, skipped=f"step {blocking[0]} failed"))
@@ -87,3 +78,8 @@ def teardown(ctx: ProvisionContext, steps: list[Step] | None = None) -> list[Ste
 
 def failures(results: list[StepResult]) -> dict[str, str]:
     return {r.step: (r.error or r.skipped) for r in results if not r.ok}
+
+
+def steps_of(module, steps: list[Step]) -> list[Step]:
+    """The Steps whose function lives in `module` (a module's share of the lab)."""
+    return [step for step in steps if step.run.__module__ == module.__name__]

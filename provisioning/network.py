@@ -11,7 +11,7 @@ from __future__ import annotations
 from botocore.exceptions import ClientError
 
 from . import naming
-from .context import ProvisionContext, Step
+from .context import ProvisionContext
 from .errors import error_code, is_missing, retry_while_busy
 from .polling import wait_until
 
@@ -335,10 +335,3 @@ def delete_network(ctx: ProvisionContext) -> None:
         if retry_while_busy(lambda: ec2.delete_vpc(VpcId=vpc_id), timeout=ctx.timeout, what=f"deletion of VPC {vpc_id}"):
             ctx.log(f"VPC {naming.VPC}: deleted {vpc_id}")
     _delete_internet_gateways(ctx, ec2, None)
-
-
-STEPS = [
-    Step("1.1", "Create VPC infrastructure", create_vpc_network),
-    Step("1.2", "Create security groups", create_security_groups),
-]
-TEARDOWN = [Step("7.4", "Delete VPC resources", delete_network)]

@@ -12,7 +12,7 @@ from typing import Callable
 from botocore.exceptions import ClientError
 
 from . import naming
-from .context import ProvisionContext, Step
+from .context import ProvisionContext
 from .errors import is_missing, retry_while_busy
 from .network import find_security_group, find_subnet, require_vpc
 from .polling import wait_until
@@ -244,12 +244,3 @@ def delete_rds(ctx: ProvisionContext) -> None:
     if retry_while_busy(lambda: rds.delete_db_subnet_group(DBSubnetGroupName=naming.DB_SUBNET_GROUP),
                         timeout=ctx.timeout, what=f"deletion of DB subnet group {naming.DB_SUBNET_GROUP}"):
         ctx.log(f"DB subnet group {naming.DB_SUBNET_GROUP}: deleted")
-
-
-STEPS = [
-    Step("1.3", "Create RDS subnet group", create_db_subnet_group),
-    Step("1.4", "Create RDS MySQL instance", create_primary_instance),
-    Step("2.1", "Enable Multi-AZ", enable_multi_az),
-    Step("2.2", "Create read replica", create_read_replica),
-]
-TEARDOWN = [Step("7.3", "Delete RDS instances", delete_rds)]

@@ -26,7 +26,7 @@ from .dataplane import REDIS_PRIMARY, REDIS_REPLICA, DataPlane, MysqlEndpoint, R
 from .elasticache import describe_replication_group
 from .polling import DeadlineExceeded, wait_until
 from .rds import describe_db_instance
-from .secrets import Secret
+from .passwords import Secret
 
 BASTION_USER = "ec2-user"  # Amazon Linux 2, as Lab 1.5 launches it
 LOOPBACK = "127.0.0.1"

@@ -16,7 +16,7 @@ import pytest
 
 from provisioning import naming
 from provisioning.apps import products
-from provisioning.mysql_data import table_contents
+from provisioning.products_table import table_contents
 from provisioning.polling import DeadlineExceeded, wait_until
 
 pytestmark = pytest.mark.step("2.3")

@@ -10,10 +10,11 @@ import pytest
 import suites.test_lab4_dynamodb as lab4
 from fixtures.lab import LabContext
 from provisioning import dynamodb, naming
+from provisioning import lab as lab_module
 from provisioning.apps.orders import LAB_ORDERS, OrderRepository, products
 from provisioning.context import ProvisionContext
 from provisioning.dataplane import DataPlane
-from provisioning.secrets import generate_password
+from provisioning.passwords import generate_password
 
 TABLE = naming.ORDERS_TABLE
 CHECKS = {name: check for name, check in vars(lab4).items() if name.startswith("test_") and callable(check)}
@@ -39,7 +40,7 @@ def lab(aws_clients):
 
 
 def provision(ctx):
-    for step in dynamodb.STEPS:
+    for step in lab_module.steps_of(dynamodb, lab_module.provisioning_steps()):
         step.run(ctx)
 
 
@@ -50,8 +51,8 @@ def table_resource(ctx):
 # --- the lab as built ----------------------------------------------------------------------------
 
 def test_steps_and_teardown_are_declared_with_the_lab_ids():
-    assert [s.step for s in dynamodb.STEPS] == ["4.1", "4.2", "4.3"]
-    assert [s.step for s in dynamodb.TEARDOWN] == ["7.2"]
+    assert [s.step for s in lab_module.steps_of(dynamodb, lab_module.provisioning_steps())] == ["4.1", "4.2", "4.3"]
+    assert [s.step for s in lab_module.steps_of(dynamodb, lab_module.teardown_steps())] == ["7.2"]
 
 
 def test_every_check_is_marked_with_a_lab_4_step():

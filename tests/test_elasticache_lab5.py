@@ -13,10 +13,11 @@ import pytest
 import suites.test_lab5_elasticache as lab5
 from fixtures.lab import LabContext
 from provisioning import elasticache, naming
+from provisioning import lab as lab_module
 from provisioning.apps import cache
 from provisioning.context import ProvisionContext
 from provisioning.dataplane import REDIS_PRIMARY, REDIS_REPLICA, DataPlane
-from provisioning.secrets import generate_password
+from provisioning.passwords import generate_password
 
 GROUP = naming.REPLICATION_GROUP
 SUBNET_GROUP = naming.CACHE_SUBNET_GROUP
@@ -113,8 +114,8 @@ def create_group(ec, sg=None, **changes):
 # --- declarations ---------------------------------------------------------------------------------
 
 def test_steps_and_teardown_are_declared_with_the_lab_ids():
-    assert [s.step for s in elasticache.STEPS] == ["5.1", "5.2", "5.3"]
-    assert [s.step for s in elasticache.TEARDOWN] == ["7.1"]
+    assert [s.step for s in lab_module.steps_of(elasticache, lab_module.provisioning_steps())] == ["5.1", "5.2", "5.3"]
+    assert [s.step for s in lab_module.steps_of(elasticache, lab_module.teardown_steps())] == ["7.1"]
 
 
 def test_every_check_is_marked_with_one_lab_5_step():

@@ -21,7 +21,7 @@ from provisioning.apps import cache
 from provisioning.local.mariadb import start_mysql_pair
 from provisioning.local.redis_server import start_redis_pair
 from provisioning.polling import wait_until
-from provisioning.secrets import generate_password
+from provisioning.passwords import generate_password
 
 # The lab's code uses SETEX, which redis-py 8 marks deprecated (SET with ex= replaces it).
 pytestmark = pytest.mark.filterwarnings("ignore:Call to deprecated setex:DeprecationWarning")

@@ -17,7 +17,7 @@ from provisioning import naming, network, rds
 from provisioning.context import ProvisionContext
 from provisioning.dataplane import DataPlane
 from provisioning.polling import wait_until
-from provisioning.secrets import Secret, generate_password
+from provisioning.passwords import Secret, generate_password
 from suites import test_lab1_foundation as lab1
 
 from .conftest import REPO_ROOT

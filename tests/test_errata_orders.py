@@ -12,7 +12,7 @@ from provisioning import dynamodb
 from provisioning.apps.orders import LAB_ORDERS, OrderRepository, run_lab_app
 from provisioning.context import ProvisionContext
 from provisioning.dataplane import DataPlane
-from provisioning.secrets import generate_password
+from provisioning.passwords import generate_password
 
 FIRST = LAB_ORDERS[0]
 FROZEN = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)

@@ -9,13 +9,13 @@ from decimal import Decimal
 import pymysql
 import pytest
 
-from provisioning import mysql_data, naming
+from provisioning import naming, products_table
 from provisioning.apps import products
 from provisioning.apps.products import ProductRepository, run_lab_app
 from provisioning.context import ProvisionContext
 from provisioning.dataplane import DataPlane
 from provisioning.local.mariadb import start_mysql_pair
-from provisioning.secrets import generate_password
+from provisioning.passwords import generate_password
 
 ER_BAD_FIELD = 1054
 
@@ -85,8 +85,8 @@ def test_reference_app_raises_where_the_labs_main_prints_and_carries_on(primary)
 def test_suite_sequence_runs_the_app_on_the_lab3_schema(primary, mysql_pair):
     logs = []
     ctx = steps_context(mysql_pair, logs)
-    mysql_data.create_replication_data(ctx)
-    run = mysql_data.run_products_app(ctx)
+    products_table.create_replication_data(ctx)
+    run = products_table.run_products_app(ctx)
     assert run is not None and run.deleted == 1
     assert end_state(primary) == expected_rows()
 
@@ -95,9 +95,9 @@ def test_suite_2_3_adopts_a_table_made_by_the_labs_2_3(primary, mysql_pair):
     run_sql(primary, products.LAB_2_3_CREATE_TABLE_SQL, LAB_2_3_INSERT_SQL)
     logs = []
     ctx = steps_context(mysql_pair, logs)
-    mysql_data.create_replication_data(ctx)
+    products_table.create_replication_data(ctx)
     assert any("added Lab 3 columns ['description', 'quantity', 'category', 'updated_at']" in line for line in logs)
-    mysql_data.run_products_app(ctx)
+    products_table.run_products_app(ctx)
     # The widgets keep ids 1-3 and are not inserted again; Lab 3's columns are in Lab 3's order.
     assert end_state(primary) == expected_rows()
     columns = [row[0] for row in run_sql(primary, "SHOW COLUMNS FROM products")]
@@ -106,7 +106,7 @@ def test_suite_2_3_adopts_a_table_made_by_the_labs_2_3(primary, mysql_pair):
 
 def test_lab_ids_1_and_5_mean_other_products_once_lab_2_3_ran(primary, mysql_pair):
     # The lab's main() updates id 1 and deletes id 5 as if the table were empty.
-    mysql_data.create_replication_data(steps_context(mysql_pair, []))
+    products_table.create_replication_data(steps_context(mysql_pair, []))
     run = run_lab_app(primary)
     assert run.created_ids == (4, 5, 6, 7, 8)
     assert run.product_before_update["name"] == "Widget A"
@@ -190,8 +190,8 @@ def test_lab_2_3_run_twice_fails_with_table_exists(primary):
 
 def test_suite_2_3_run_twice_keeps_the_three_widgets(primary, mysql_pair):
     ctx = steps_context(mysql_pair, [])
-    mysql_data.create_replication_data(ctx)
-    mysql_data.create_replication_data(ctx)
+    products_table.create_replication_data(ctx)
+    products_table.create_replication_data(ctx)
     assert [row[1] for row in end_state(primary)] == [name for name, _ in products.LAB_WIDGETS]
 
 
@@ -225,7 +225,7 @@ def test_lab_reads_the_replica_before_the_rows_arrive(primary, lag_replica):
 def test_suite_waits_until_the_replica_has_the_rows(primary, mysql_pair, lag_replica):
     lagging_replica = lag_replica(1)
     logs = []
-    mysql_data.create_replication_data(steps_context(mysql_pair, logs))
+    products_table.create_replication_data(steps_context(mysql_pair, logs))
     assert len(run_sql(lagging_replica, "SELECT * FROM products")) == len(products.LAB_WIDGETS)
     assert any(line.startswith(f"step 2.3: {naming.DB_REPLICA} caught up in ") for line in logs), logs
 

@@ -18,7 +18,7 @@ import sys
 
 import pytest
 
-from provisioning.catalog import load_steps
+from provisioning.catalogue import load_steps
 from tests.faults.catalogue import CLEANUP_FAULTS, FAULTS
 from tests.faults.runner import Report
 from tests.faults.table import render

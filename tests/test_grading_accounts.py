@@ -23,7 +23,7 @@ from provisioning.dataplane import DataPlane
 from provisioning.inventory import lab_leftovers
 from provisioning.network import find_security_group, find_vpcs
 from provisioning.readonly import is_read
-from provisioning.secrets import generate_password
+from provisioning.passwords import generate_password
 
 from .conftest import REPO_ROOT
 

@@ -24,11 +24,11 @@ from grading.preflight import (
     ALWAYS_ALLOWED, POLICY_FILE, PROBES, CredentialsRejected, load_policy, policy_document, run_preflight, step_of_sid,
 )
 from provisioning import lab, naming
-from provisioning.catalog import load_steps
+from provisioning.catalogue import load_steps
 from provisioning.context import ProvisionContext
 from provisioning.dataplane import DataPlane
 from provisioning.readonly import is_read
-from provisioning.secrets import generate_password
+from provisioning.passwords import generate_password
 from provisioning.aws import AwsClients, AwsTarget
 from provisioning.tunnel import TunnelError, bastion_address, discover_forwards
 

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from grading.lab_replay import (
+from provisioning.lab_replay import (
     FIXED_CALLER_ADDRESS, SKIPPED_COMMANDS, Command, LabTextError, control_plane_steps, lab_file, parse_lab,
     replay_script, run_replay, split_commands,
 )

@@ -20,7 +20,7 @@ from provisioning import lab, naming
 from provisioning.aws import AwsClients, AwsTarget
 from provisioning.context import ProvisionContext
 from provisioning.dataplane import REDIS_PRIMARY, DataPlane
-from provisioning.secrets import generate_password
+from provisioning.passwords import generate_password
 from provisioning.tunnel import (
     Forward, TunnelError, bastion_address, check_key, discover_forwards, find_ssh, plan_tunnel, ssh_command,
 )

@@ -3,7 +3,7 @@
 from provisioning import lab
 from provisioning.context import ProvisionContext, Step
 from provisioning.dataplane import DataPlane
-from provisioning.secrets import generate_password
+from provisioning.passwords import generate_password
 
 
 def make_ctx(aws_clients=None):

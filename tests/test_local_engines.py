@@ -17,7 +17,7 @@ from provisioning.local.binaries import BIN_DIR_ENV, find_binary
 from provisioning.local.engines import start_local_engines
 from provisioning.local.processes import MissingBinary, PortBusy
 from provisioning.polling import wait_until
-from provisioning.secrets import generate_password
+from provisioning.passwords import generate_password
 
 ER_OPTION_PREVENTS_STATEMENT = 1290  # "running with the --read-only option"
 ACCESS_DENIED = {1044, 1045, 1227}

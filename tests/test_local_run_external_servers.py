@@ -8,7 +8,7 @@ from urllib.parse import quote
 import pytest
 
 from provisioning.local.engines import start_local_engines
-from provisioning.secrets import generate_password
+from provisioning.passwords import generate_password
 
 from .conftest import REPO_ROOT
 from .test_local_run_interrupted import servers_under

@@ -15,17 +15,18 @@ import pytest
 
 from fixtures.lab import LabContext
 from provisioning import bastion, inventory, naming, network, rds
+from provisioning import lab as lab_module
 from provisioning.aws import AwsClients, AwsTarget
 from provisioning.context import ProvisionContext
 from provisioning.dataplane import DataPlane
-from provisioning.secrets import generate_password
+from provisioning.passwords import generate_password
 from suites import test_lab1_foundation as lab1
 from suites import test_lab2_high_availability as lab2
 
 RUN_ID = "test-lab12"
 MODULES = (network, rds, bastion)
-STEPS = sorted([s for m in MODULES for s in m.STEPS], key=lambda s: s.sort_key)
-TEARDOWN = rds.TEARDOWN + bastion.TEARDOWN + network.TEARDOWN  # the orchestrator's 7.3, 7.4 order
+STEPS = [s for s in lab_module.provisioning_steps() if s.run.__module__ in {m.__name__ for m in MODULES}]
+TEARDOWN = [s for s in lab_module.teardown_steps() if s.run.__module__ in {m.__name__ for m in MODULES}]  # 7.3, 7.4
 DATA_PLANE_CHECK = "test_primary_database_answers_as_labdb"
 STANDBY_CHECK = "test_standby_is_in_another_availability_zone"
 
@@ -108,10 +109,11 @@ def lab(aws_clients):
 # --- declarations --------------------------------------------------------------------------------
 
 def test_steps_and_teardown_are_declared_with_the_lab_ids():
-    assert [s.step for s in network.STEPS] == ["1.1", "1.2"]
-    assert [s.step for s in rds.STEPS] == ["1.3", "1.4", "2.1", "2.2"]
-    assert [s.step for s in bastion.STEPS] == ["1.5"]
-    assert [s.step for m in (rds, bastion, network) for s in m.TEARDOWN] == ["7.3", "7.4", "7.4"]
+    provisioning, teardown = lab_module.provisioning_steps(), lab_module.teardown_steps()
+    assert [s.step for s in lab_module.steps_of(network, provisioning)] == ["1.1", "1.2"]
+    assert [s.step for s in lab_module.steps_of(rds, provisioning)] == ["1.3", "1.4", "2.1", "2.2"]
+    assert [s.step for s in lab_module.steps_of(bastion, provisioning)] == ["1.5"]
+    assert [s.step for s in TEARDOWN] == ["7.3", "7.4", "7.4"]
 
 
 def test_every_check_is_marked_with_one_step_of_its_lab():

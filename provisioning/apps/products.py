@@ -221,7 +221,7 @@ def run_lab_app(source: MysqlEndpoint | ConnectionFactory, echo: Callable[[str],
     """Replay the lab's main() against the products table; raise on the first error.
 
     Each call inserts the five products again, as the lab's main() does: callers that must
-    stay idempotent decide whether to call it (provisioning.mysql_data skips a second run).
+    stay idempotent decide whether to call it (provisioning.products_table skips a second run).
     `echo` receives the lines the lab prints, when given.
     """
     say = echo or (lambda line: None)

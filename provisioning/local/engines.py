@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .. import naming
 from ..dataplane import REDIS_PRIMARY, REDIS_REPLICA, DataPlane
-from ..secrets import Secret
+from ..passwords import Secret
 from . import binaries
 from .mariadb import MysqlPair, start_mysql_pair
 from .moto_server import MotoServer

@@ -22,7 +22,7 @@ from pathlib import Path
 from .. import naming
 from ..dataplane import MysqlEndpoint
 from ..polling import DeadlineExceeded, wait_until
-from ..secrets import Secret, generate_password
+from ..passwords import Secret, generate_password
 from . import binaries
 from .processes import EngineError, PortBusy, ProcessGroup, ServerProcess, StartFailed, free_port, stop_all
 

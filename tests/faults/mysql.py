@@ -10,7 +10,7 @@ from __future__ import annotations
 from provisioning import naming
 from provisioning.apps import products
 from provisioning.local.mariadb import PRIMARY, REPLICA
-from provisioning.secrets import generate_password
+from provisioning.passwords import generate_password
 
 from .model import MYSQL, fault
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from provisioning.catalog import load_steps, prerequisites
+from provisioning.catalogue import load_steps, prerequisites
 
 KILLED, SURVIVED, COLLATERAL, ERROR = "killed", "survived", "collateral", "error"
 BROKEN = ("failed", "error")
@@ -38,8 +38,8 @@ class FaultRun:
 
 def dependent_steps(steps: set[str]) -> set[str]:
     """Steps that need any of `steps`, directly or not."""
-    catalog = load_steps()
-    return {step for step in catalog if set(prerequisites(step, catalog)) & steps}
+    catalogue = load_steps()
+    return {step for step in catalogue if set(prerequisites(step, catalogue)) & steps}
 
 
 def broken(outcome: dict | None) -> bool:

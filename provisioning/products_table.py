@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from . import naming
 from .apps import products
-from .context import ProvisionContext, Step
+from .context import ProvisionContext
 from .polling import wait_until
 
 
@@ -135,10 +135,3 @@ def run_products_app(ctx: ProvisionContext) -> products.AppRun | None:
             f"({run.product_after_update['name']}), deleted {run.deleted} row(s) with id {products.LAB_DELETED_ID}, "
             f"{run.remaining} products remain")
     return run
-
-
-STEPS = [
-    Step("2.3", "Test replication", create_replication_data),
-    Step("3.2", "Run the application", run_products_app),
-]
-TEARDOWN: list[Step] = []  # the data goes with the RDS instances (7.3)

@@ -14,13 +14,13 @@ from types import SimpleNamespace
 import pytest
 
 from fixtures.lab import LabContext
-from provisioning import mysql_data, naming
+from provisioning import naming, products_table
 from provisioning.apps import products
 from provisioning.aws import AwsClients, AwsTarget
 from provisioning.context import ProvisionContext
 from provisioning.dataplane import DataPlane
 from provisioning.local.mariadb import start_mysql_pair
-from provisioning.secrets import generate_password
+from provisioning.passwords import generate_password
 from suites import test_lab2_replication as lab2
 from suites import test_lab3_application as lab3
 
@@ -65,8 +65,8 @@ def reset(pair) -> None:
 @pytest.fixture
 def provisioned(mysql_pair, ctx, moto_server):
     reset(mysql_pair)
-    mysql_data.create_replication_data(ctx)
-    mysql_data.run_products_app(ctx)
+    products_table.create_replication_data(ctx)
+    products_table.run_products_app(ctx)
     return make_lab(moto_server, ctx.dataplane)
 
 
@@ -92,7 +92,7 @@ def failing_checks(lab) -> dict[str, str]:
 
 def products_rows(endpoint) -> tuple:
     with closing(endpoint.connect()) as connection:
-        return mysql_data.table_contents(connection)
+        return products_table.table_contents(connection)
 
 
 # -- provisioning ---------------------------------------------------------------------------
@@ -108,8 +108,8 @@ def test_steps_leave_the_lab_end_state(provisioned, mysql_pair):
 
 def test_running_the_steps_twice_gives_the_same_end_state(provisioned, mysql_pair, ctx, logs):
     before = products_rows(mysql_pair.primary)
-    mysql_data.create_replication_data(ctx)
-    assert mysql_data.run_products_app(ctx) is None
+    products_table.create_replication_data(ctx)
+    assert products_table.run_products_app(ctx) is None
     assert products_rows(mysql_pair.primary) == before
     assert any("0 of 3 widgets inserted" in line for line in logs)
     assert any("already run" in line for line in logs)
@@ -123,8 +123,8 @@ def test_steps_without_a_binding_log_one_line_and_do_nothing(mysql_pair):
     logs = []
     ctx = ProvisionContext(clients=None, run_id="test", dataplane=DataPlane(),
                            master_password=generate_password(), log=logs.append)
-    mysql_data.create_replication_data(ctx)
-    assert mysql_data.run_products_app(ctx) is None
+    products_table.create_replication_data(ctx)
+    assert products_table.run_products_app(ctx) is None
     assert len(logs) == 2 and all("no data-plane binding" in line for line in logs)
 
 
@@ -133,7 +133,7 @@ def test_step_2_3_without_a_replica_binding_still_fills_the_primary(mysql_pair, 
     primary_only = ProvisionContext(clients=None, run_id="test", master_password=ctx.master_password,
                                     dataplane=DataPlane(mysql={naming.DB_INSTANCE: mysql_pair.primary}),
                                     log=logs.append)
-    mysql_data.create_replication_data(primary_only)
+    products_table.create_replication_data(primary_only)
     assert [r[1] for r in products_rows(mysql_pair.primary)] == [name for name, _ in products.LAB_WIDGETS]
     assert any(f"no data-plane binding for {naming.DB_REPLICA}" in line for line in logs)
 
