@@ -91,3 +91,18 @@ def tag_value(tags: list[dict] | None, key: str) -> str | None:
         if tag.get("Key") == key:
             return tag.get("Value")
     return None
+
+
+# Scratch data: rows, keys, customers and tables the checks and benchmarks write while exercising
+# the lab's apps. Never the lab's own names, so the lab's data is told apart and a leftover of a
+# killed run can be found and removed by prefix.
+SCRATCH_PREFIX = "dblab-"
+CHECK_SCRATCH = SCRATCH_PREFIX + "check-"  # writes_data checks
+BENCH_SCRATCH = SCRATCH_PREFIX + "bench-"  # Lab 6 benchmarks
+
+
+def scratch_name(kind: str, prefix: str = CHECK_SCRATCH) -> str:
+    """A unique name for scratch data of one kind: dblab-check-<kind>-<12 hex>."""
+    import uuid
+
+    return f"{prefix}{kind}-{uuid.uuid4().hex[:12]}"

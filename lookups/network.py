@@ -1,0 +1,105 @@
+"""The lab's network, found by its names: the VPC (1.1), subnets, route tables, the internet
+gateway and the security groups (1.2). Every lab finds these here, by the same rules.
+"""
+
+from __future__ import annotations
+
+from provisioning import naming
+
+from .found import Found, choose, missing
+
+WORLD_IPV4 = "0.0.0.0/0"
+WORLD_IPV6 = "::/0"
+LAB_GROUPS = (naming.EC2_SG, naming.RDS_SG, naming.CACHE_SG)
+
+
+def name_filter(name: str) -> dict:
+    return {"Name": "tag:Name", "Values": [name]}
+
+
+def vpc_filter(vpc_id: str) -> dict:
+    return {"Name": "vpc-id", "Values": [vpc_id]}
+
+
+def _subnet_id(subnet: dict) -> str:
+    return subnet["SubnetId"]
+
+
+def vpcs(ec2) -> list[dict]:
+    """Every VPC tagged with the lab's name (the check about duplicates reads them all)."""
+    return ec2.describe_vpcs(Filters=[name_filter(naming.VPC)])["Vpcs"]
+
+
+def vpc(ec2) -> Found:
+    return choose(f"VPC {naming.VPC}", vpcs(ec2), how=f"VPC tagged Name={naming.VPC}",
+                  id_of=lambda v: v["VpcId"], preferred=lambda v: v.get("CidrBlock") == naming.VPC_CIDR,
+                  preference=f"has the lab's CIDR {naming.VPC_CIDR}")
+
+
+def _in_lab_vpc(ec2, lab_vpc: Found | None) -> tuple[list[dict], str]:
+    """Filters that keep a look-up inside the lab's VPC when there is one; without it, names
+    alone still find the student's resources."""
+    lab_vpc = vpc(ec2) if lab_vpc is None else lab_vpc
+    if lab_vpc:
+        return [vpc_filter(lab_vpc["VpcId"])], f" in {lab_vpc.subject} ({lab_vpc['VpcId']})"
+    return [], ""
+
+
+def subnet(ec2, name: str, lab_vpc: Found | None = None) -> Found:
+    filters, where = _in_lab_vpc(ec2, lab_vpc)
+    found = ec2.describe_subnets(Filters=filters + [name_filter(name)])["Subnets"]
+    expected_cidr = naming.SUBNETS.get(name, (None,))[0]
+    return choose(f"subnet {name}", found, how=f"subnet tagged Name={name}{where}", id_of=_subnet_id,
+                  preferred=lambda s: s.get("CidrBlock") == expected_cidr, preference=f"has the lab's CIDR {expected_cidr}")
+
+
+def private_subnets(ec2, lab_vpc: Found | None = None) -> dict[str, Found]:
+    """The lab's two private subnets by name (RDS and ElastiCache subnet groups use them)."""
+    lab_vpc = vpc(ec2) if lab_vpc is None else lab_vpc
+    return {name: subnet(ec2, name, lab_vpc) for name in naming.PRIVATE_SUBNETS}
+
+
+def subnet_names(ec2, subnet_ids) -> dict[str, str]:
+    """subnet id -> its Name tag ("unnamed" without one), for messages."""
+    ids = sorted(subnet_ids)
+    if not ids:
+        return {}
+    subnets = ec2.describe_subnets(SubnetIds=ids)["Subnets"]
+    return {s["SubnetId"]: naming.tag_value(s.get("Tags"), "Name") or "unnamed" for s in subnets}
+
+
+def security_group(ec2, name: str, lab_vpc: Found | None = None) -> Found:
+    filters, where = _in_lab_vpc(ec2, lab_vpc)
+    groups = ec2.describe_security_groups(Filters=filters + [{"Name": "group-name", "Values": [name]}])["SecurityGroups"]
+    return choose(f"security group {name}", groups, how=f"security group named {name}{where}",
+                  id_of=lambda g: g["GroupId"])
+
+
+def route_table(ec2, name: str, lab_vpc: Found | None = None) -> Found:
+    filters, where = _in_lab_vpc(ec2, lab_vpc)
+    tables = ec2.describe_route_tables(Filters=filters + [name_filter(name)])["RouteTables"]
+    return choose(f"route table {name}", tables, how=f"route table tagged Name={name}{where}",
+                  id_of=lambda t: t["RouteTableId"])
+
+
+def attached_internet_gateways(ec2, vpc_id: str) -> list[dict]:
+    return ec2.describe_internet_gateways(
+        Filters=[{"Name": "attachment.vpc-id", "Values": [vpc_id]}])["InternetGateways"]
+
+
+def main_route_table(ec2, vpc_id: str) -> dict | None:
+    tables = ec2.describe_route_tables(
+        Filters=[vpc_filter(vpc_id), {"Name": "association.main", "Values": ["true"]}])["RouteTables"]
+    return tables[0] if tables else None
+
+
+def route_table_of_subnet(ec2, vpc_id: str, subnet_id: str) -> dict | None:
+    """The table that routes a subnet: its explicit association, else the VPC's main table."""
+    explicit = ec2.describe_route_tables(
+        Filters=[{"Name": "association.subnet-id", "Values": [subnet_id]}])["RouteTables"]
+    return explicit[0] if explicit else main_route_table(ec2, vpc_id)
+
+
+def not_found_in(subject: str, lab_vpc: Found) -> Found:
+    """A resource that needs the lab's VPC, when that VPC is missing."""
+    return missing(subject, lab_vpc.not_found)
