@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from provisioning.catalogue import load_steps, step_sort_key
+from provisioning.catalogue import lab_titles, load_steps, step_sort_key
 
 RUBRIC_FILE = Path(__file__).with_name("rubric.toml")
 TOTAL_POINTS = 100
@@ -50,7 +50,7 @@ class Rubric:
     version: str
     path: Path
     steps: dict[str, RubricStep]  # in lab order
-    labs: dict[str, str]  # lab number -> title
+    labs: dict[str, str]  # lab number -> title, from the step catalogue
 
     def check(self, step: str, check_id: str) -> RubricCheck | None:
         rubric_step = self.steps.get(step)
@@ -121,9 +121,7 @@ def load_rubric(path: Path | str | None = None) -> Rubric:
     version = data.get("version")
     if not isinstance(version, (str, int, float)) or isinstance(version, bool) or not str(version).strip():
         raise RubricError(f"rubric {path}: needs a version, e.g. version = \"2025.1\"")
-    labs = data.get("labs", {})
-    if not isinstance(labs, dict) or not all(isinstance(v, str) for v in labs.values()):
-        raise RubricError(f"rubric {path}: [labs] maps lab numbers to titles, e.g. \"1\" = \"Launch RDS MySQL Instance\"")
+    # Lab titles come from the step catalogue; a [labs] table of an older rubric is ignored.
     raw_steps = data.get("steps")
     if not isinstance(raw_steps, dict) or not raw_steps:
         raise RubricError(f"rubric {path}: has no [steps.\"1.1\"] tables")
@@ -160,4 +158,4 @@ def load_rubric(path: Path | str | None = None) -> Rubric:
     if total != TOTAL_POINTS:
         raise RubricError(f"rubric {path}: step points add up to {float(total):g}, not {TOTAL_POINTS}")
     ordered = dict(sorted(steps.items(), key=lambda item: step_sort_key(item[0])))
-    return Rubric(str(version).strip(), path, ordered, dict(labs))
+    return Rubric(str(version).strip(), path, ordered, lab_titles())

@@ -1,5 +1,9 @@
 """A failing check blocks the checks of the steps that need it, and nothing else."""
 
+from provisioning.catalogue import load_steps
+
+SUBNET_GROUP_STEP = load_steps()["1.3"].title
+
 PLUGINS = ["-p", "fixtures.plugin", "-p", "fixtures.steps", "-p", "fixtures.environment", "-p", "no:cacheprovider"]
 
 CHECKS = """
@@ -28,8 +32,8 @@ def test_dependents_of_a_failed_step_are_reported_blocked(lab_pytester):
     result = lab_pytester.runpytest_subprocess(*PLUGINS, "-rs")
     result.assert_outcomes(failed=1, passed=1, skipped=2)
     result.stdout.fnmatch_lines([
-        "*test_checks.py::test_instance: blocked: step 1.3 (Create RDS subnet group) failed in test_checks.py::test_subnet_group",
-        "*test_checks.py::test_replica: blocked: step 1.3 (Create RDS subnet group) failed in test_checks.py::test_subnet_group",
+        f"*test_checks.py::test_instance: blocked: step 1.3 ({SUBNET_GROUP_STEP}) failed in test_checks.py::test_subnet_group",
+        f"*test_checks.py::test_replica: blocked: step 1.3 ({SUBNET_GROUP_STEP}) failed in test_checks.py::test_subnet_group",
     ])
 
 
