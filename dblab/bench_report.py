@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 
 from .bench_runs import Comparison, Run, Summary, format_seconds
-from .bench_stats import MIN_SAMPLES_FOR_P99, percentile
+from fixtures.bench_stats import MIN_SAMPLES_FOR_P99, percentile
 
 OVERHEAD_LIMIT = 1.15  # the harness may add at most 15% to a call's median
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pytest_benchmark.utils import DifferenceRegressionCheck, PercentageRegressionCheck, parse_compare_fail
 
-from .bench_stats import percentiles
+from fixtures.bench_stats import percentiles
 
 DEFAULT_DIR = Path("reports/benchmarks")
 TIME_FIELDS = ("min", "median", "mean", "max", "p50", "p95", "p99")

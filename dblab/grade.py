@@ -25,15 +25,20 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import quote
+
+from provisioning import settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# Never handed from the instructor's shell to a student's grading run.
-SCRUBBED_ENV = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL", "LOCALSTACK_HOST",
-                "LAB_MYSQL_URL", "LAB_MYSQL_REPLICA_URL", "LAB_REDIS_URL", "LAB_REDIS_REPLICA_URL",
-                "LAB_STUDENT", "LAB_REGION", "LAB_TARGET", "PYTEST_ADDOPTS")
+# Never handed from the instructor's shell to a student's grading run: the instructor's AWS
+# credentials and endpoint (each student's own go in instead), and every lab setting's variable
+# (a stray LAB_MYSQL_URL would grade the whole class against one database): what a grading run
+# needs of them is resolved here and passed on its command line (grade_command).
+AWS_ENV = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+           "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL", "LOCALSTACK_HOST")
+SCRUBBED_ENV = (*AWS_ENV, *settings.ENV_NAMES, "PYTEST_ADDOPTS")
 GRADER_SESSION_NAME = "dblab-grader"
+# The lab settings dblab grade takes, as it spells them (the table in provisioning/settings.py).
+FLAGS = {"endpoint-url": "--endpoint-url", "reports-dir": "--reports", "timeout": "--timeout"}
 
 
 def add_parser(subparsers) -> None:
@@ -42,11 +47,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help=f"students graded at once (default: the cores, {os.cpu_count() or 1})")
     parser.add_argument("--force", action="store_true", help="grade students again who already have a grade file")
-    parser.add_argument("--endpoint-url", default=None,
-                        help="an emulator endpoint (default: AWS_ENDPOINT_URL or LOCALSTACK_HOST, else real AWS)")
-    parser.add_argument("--reports", default="reports", help="where grades/ and gradebook.csv go (default: reports)")
-    parser.add_argument("--timeout", type=float, default=30.0,
-                        help="seconds a check may wait for a read to converge (default: 30; grading only reads)")
+    settings.add_arguments(parser, FLAGS, {
+        "endpoint-url": "AWS_ENDPOINT_URL or LOCALSTACK_HOST, else real AWS",
+        "reports-dir": "reports in the repository",
+        "timeout": f"{settings.timeout_default('aws', grade=True):g}; grading only waits for reads to converge"})
     parser.add_argument("--student-timeout", type=float, default=1800.0,
                         help="seconds one student's grading may take in all (default: 1800)")
     parser.add_argument("--mysql-password-env", default="LAB_MYSQL_PASSWORD",
@@ -67,57 +71,34 @@ class Interrupted(Exception):
     """Ctrl-C: this student keeps no grade file, so the next run grades them."""
 
 
-# One boto3 session for every role-based student: it loads each service model once (a fresh
-# session per student costs ~0.2 s of CPU); the credentials go to each client. A session is
-# not thread-safe, so clients are made under a lock (the clients themselves are).
-_SHARED: dict[str, object] = {}
-_SHARED_LOCK = threading.Lock()
-
-
-def _client(service: str, *, session=None, **kwargs):
-    import boto3
-
-    with _SHARED_LOCK:
-        if session is None:
-            session = _SHARED.setdefault("session", boto3.Session())
-        return session.client(service, **kwargs)
-
-
 @dataclass
 class StudentAccess:
     """What one student's grading runs with: environment for the subprocess, clients in-process."""
 
     entry: object  # grading.roster.RosterEntry
-    endpoint_url: str | None
+    clients: object = field(repr=False)  # provisioning.aws.AwsClients, read-only, acting as the student
     env: dict[str, str] = field(default_factory=dict, repr=False)  # credentials only: never printed
-    _session: object = field(default=None, repr=False)  # a profile's own session, else the shared one
-    _credentials: dict = field(default_factory=dict, repr=False)
-    _clients: dict = field(default_factory=dict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __call__(self, service: str):
         """A read-only boto3 client acting as the student (preflight, tunnel discovery)."""
-        from botocore.config import Config
-
-        from provisioning.readonly import make_read_only
-
-        with self._lock:
-            if service not in self._clients:
-                client = _client(service, session=self._session, region_name=self.entry.region,
-                                 endpoint_url=self.endpoint_url, **self._credentials,
-                                 config=Config(retries={"max_attempts": 3, "mode": "standard"}))
-                make_read_only(client)
-                self._clients[service] = client
-            return self._clients[service]
+        return self.clients(service)
 
 
-def _instructor_sts(endpoint_url: str | None, region: str):
-    from provisioning.aws import EMULATOR_CREDENTIALS
+# The instructor's own clients (sts:AssumeRole), one per endpoint and region: the students'
+# clients share one session (provisioning/aws.py), these are few.
+_INSTRUCTOR: dict[tuple, object] = {}
+_INSTRUCTOR_LOCK = threading.Lock()
 
-    credentials = {}
-    if endpoint_url and not os.environ.get("AWS_ACCESS_KEY_ID"):
-        credentials = EMULATOR_CREDENTIALS  # an emulator takes any key
-    return _client("sts", region_name=region, endpoint_url=endpoint_url, **credentials)
+
+def _instructor(endpoint_url: str | None, region: str):
+    from provisioning.aws import AwsClients, AwsTarget
+
+    with _INSTRUCTOR_LOCK:
+        key = (endpoint_url, region)
+        if key not in _INSTRUCTOR:
+            # An emulator takes any key (the fake ones unless the environment has its own).
+            _INSTRUCTOR[key] = AwsClients(AwsTarget(region=region, endpoint_url=endpoint_url), read_only=True)
+        return _INSTRUCTOR[key]
 
 
 def _error_text(exc: Exception) -> str:
@@ -131,55 +112,57 @@ def _error_text(exc: Exception) -> str:
 
 def student_access(entry, endpoint_url: str | None) -> StudentAccess:
     """Assume the student's role (or load the profile); NotGradable when that fails."""
-    import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
-    access = StudentAccess(entry, endpoint_url)
-    if endpoint_url:
-        access.env["AWS_ENDPOINT_URL"] = endpoint_url
+    from provisioning.aws import AwsClients, AwsTarget
+
+    env = {"AWS_ENDPOINT_URL": endpoint_url} if endpoint_url else {}
     if entry.profile:
+        clients = AwsClients(AwsTarget(region=entry.region, endpoint_url=endpoint_url, profile=entry.profile),
+                             read_only=True)
         try:
-            access._session = boto3.Session(profile_name=entry.profile, region_name=entry.region)
+            clients.session()  # a profile that does not exist fails here
         except BotoCoreError as exc:
             raise NotGradable(f"profile {entry.profile}: {exc}") from None
-        access.env["AWS_PROFILE"] = entry.profile
-        return access
+        return StudentAccess(entry, clients, {**env, "AWS_PROFILE": entry.profile})
     session_name = re.sub(r"[^\w+=,.@-]", "-", f"{GRADER_SESSION_NAME}-{entry.student}")[:64]
     try:
-        sts = _instructor_sts(endpoint_url, entry.region)
+        sts = _instructor(endpoint_url, entry.region)("sts")
         credentials = sts.assume_role(RoleArn=entry.role_arn, RoleSessionName=session_name)["Credentials"]
     except (ClientError, BotoCoreError) as exc:
         raise NotGradable(f"could not assume {entry.role_arn}: {_error_text(exc)}") from None
-    access.env.update(AWS_ACCESS_KEY_ID=credentials["AccessKeyId"], AWS_SECRET_ACCESS_KEY=credentials["SecretAccessKey"],
-                      AWS_SESSION_TOKEN=credentials["SessionToken"])
-    access._credentials = {"aws_access_key_id": credentials["AccessKeyId"],
-                           "aws_secret_access_key": credentials["SecretAccessKey"],
-                           "aws_session_token": credentials["SessionToken"]}
-    return access
+    keys = {"aws_access_key_id": credentials["AccessKeyId"], "aws_secret_access_key": credentials["SecretAccessKey"],
+            "aws_session_token": credentials["SessionToken"]}
+    clients = AwsClients(AwsTarget(region=entry.region, endpoint_url=endpoint_url), read_only=True, credentials=keys)
+    env.update(AWS_ACCESS_KEY_ID=credentials["AccessKeyId"], AWS_SECRET_ACCESS_KEY=credentials["SecretAccessKey"],
+               AWS_SESSION_TOKEN=credentials["SessionToken"])
+    return StudentAccess(entry, clients, env)
 
 
 # --- the data plane --------------------------------------------------------------------------
 
 def tunnel_env(tunnel, mysql_password: str | None) -> tuple[dict[str, str], list[str]]:
-    """LAB_*_URL for the forwarded ports (pairs only: the checks need primary and replica)."""
+    """The --lab-*-url options' variables for the forwarded ports (pairs only: the checks need
+    primary and replica). The MySQL URLs hold the password: the environment only, never printed."""
     from provisioning import naming
-    from provisioning.dataplane import REDIS_PRIMARY, REDIS_REPLICA
+    from provisioning.dataplane import REDIS_PRIMARY, REDIS_REPLICA, format_mysql_url, format_redis_url
 
     plane = tunnel.dataplane(mysql_password=mysql_password)
     env, notes = {}, []
+    variable = {name: settings.OPTION[name].env for name in
+                ("mysql-url", "mysql-replica-url", "redis-url", "redis-replica-url")}
     primary, replica = plane.mysql.get(naming.DB_INSTANCE), plane.mysql.get(naming.DB_REPLICA)
     if primary and replica:
-        for key, endpoint in (("LAB_MYSQL_URL", primary), ("LAB_MYSQL_REPLICA_URL", replica)):
-            env[key] = (f"mysql://{quote(endpoint.user, safe='')}:{quote(str(endpoint.password), safe='')}"
-                        f"@{endpoint.host}:{endpoint.port}/{endpoint.database}")
+        env[variable["mysql-url"]] = format_mysql_url(primary)
+        env[variable["mysql-replica-url"]] = format_mysql_url(replica)
     elif mysql_password is None:
         notes.append("MySQL not graded: set the master password in the variable --mysql-password-env names")
     else:
         notes.append("MySQL not graded: the primary and its replica both need an endpoint")
     redis_primary, redis_replica = plane.redis.get(REDIS_PRIMARY), plane.redis.get(REDIS_REPLICA)
     if redis_primary and redis_replica:
-        env["LAB_REDIS_URL"] = f"redis://{redis_primary.host}:{redis_primary.port}"
-        env["LAB_REDIS_REPLICA_URL"] = f"redis://{redis_replica.host}:{redis_replica.port}"
+        env[variable["redis-url"]] = format_redis_url(redis_primary)
+        env[variable["redis-replica-url"]] = format_redis_url(redis_replica)
     else:
         notes.append("Redis not graded: the replication group has no primary and reader endpoint")
     return env, notes
@@ -217,26 +200,28 @@ def not_gradable_grade(entry, reason: str, endpoint_url: str | None, rubric_path
 def _write_not_gradable(entry, reason: str, args, reports: Path) -> None:
     from grading import gradebook, scorecard
 
-    grade = not_gradable_grade(entry, reason, args.endpoint, _rubric_option(args.pytest_args))
+    grade = not_gradable_grade(entry, reason, args.endpoint, args.rubric)
     gradebook.write_grade(reports, grade)
     gradebook.write_atomically(gradebook.grade_path(reports, entry.student, ".html"), scorecard.render(grade))
 
 
-def _rubric_option(pytest_args: list[str]) -> str | None:
-    for index, arg in enumerate(pytest_args):
-        if arg.startswith("--lab-rubric="):
-            return arg.split("=", 1)[1]
-        if arg == "--lab-rubric" and index + 1 < len(pytest_args):
-            return pytest_args[index + 1]
-    return None
+def grading_rubric(pytest_args: list[str], environ=os.environ) -> Path | None:
+    """The rubric every student is graded with, graded or not gradable: --lab-rubric in the pytest
+    options after --, else LAB_RUBRIC; relative to where dblab grade runs."""
+    option = settings.OPTION["rubric"]
+    value, _ = settings.lookup(option, settings.given_in(pytest_args, option), environ)
+    return Path(value).resolve() if value else None
 
 
 def grade_command(entry, args, reports: Path) -> list[str]:
+    # The rubric goes last: it is the one given in pytest_args (or LAB_RUBRIC), resolved against
+    # dblab grade's directory rather than the grading run's (the repository).
+    rubric = [f"--lab-rubric={args.rubric}"] if args.rubric else []
     return [
         sys.executable, "-m", "pytest", "-m", "aws", "--lab-grade", f"--lab-student={entry.student}",
         f"--lab-region={entry.region}", f"--lab-reports-dir={reports}", f"--lab-timeout={args.timeout:g}",
         f"--junitxml={reports / 'junit' / (entry.student + '.xml')}", "-q", "-p", "no:cacheprovider",
-        *args.pytest_args,
+        *args.pytest_args, *rubric,
     ]
 
 
@@ -361,7 +346,8 @@ def _no_grade_reason(student: str, output: str, returncode: int) -> str:
 def run(args: argparse.Namespace) -> int:
     from grading.gradebook import build_gradebook, grade_path
     from grading.roster import RosterError, load_roster
-    from provisioning.aws import EndpointUnreachable, check_reachable, endpoint_from_environment
+    from grading.rubric import RubricError, load_rubric
+    from provisioning.aws import EndpointUnreachable, check_reachable
 
     started = time.monotonic()
     try:
@@ -374,14 +360,22 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.pytest_args[:1] == ["--"]:
         args.pytest_args = args.pytest_args[1:]
-    args.endpoint = args.endpoint_url or endpoint_from_environment()
+    try:
+        raw = settings.from_arguments(args, FLAGS)
+        args.endpoint = settings.resolve_endpoint(raw)
+        args.timeout = settings.resolve_timeout(raw, target="aws", grade=True)
+        reports = settings.resolve_reports_dir(raw, invocation_dir=Path.cwd(), rootdir=REPO_ROOT)
+        args.rubric = grading_rubric(args.pytest_args)
+        load_rubric(args.rubric)  # a bad rubric is one line here, not a failed run per student
+    except (settings.SettingsError, RubricError) as exc:
+        print(f"dblab grade: {exc}", file=sys.stderr)
+        return 2
     if args.endpoint:
         try:
             check_reachable(args.endpoint)
         except EndpointUnreachable as exc:
             print(f"dblab grade: {exc}; check --endpoint-url or AWS_ENDPOINT_URL", file=sys.stderr)
             return 2
-    reports = Path(args.reports).resolve()
     to_grade = []
     for entry in entries:
         existing = grade_path(reports, entry.student)

@@ -10,6 +10,8 @@ import argparse
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from provisioning.outcomes import EMULATOR_LIMITED, classify_skip, skip_detail
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("parity", help="print the local/AWS parity table from a local run's junit.xml")
@@ -29,13 +31,13 @@ def rows(junit: Path) -> list[tuple[str, str, str, str]]:
         message = skipped.get("message", "") if skipped is not None else ""
         if failed:
             local, note = "FAILED", ""
-        elif message.startswith("emulator-limited"):
-            local, note = "emulator-limited", message.split(":", 1)[1].strip()
+        elif classify_skip(message) == EMULATOR_LIMITED:
+            local, note = EMULATOR_LIMITED, skip_detail(message)
         elif skipped is not None:
             local, note = "not run", message
         else:
             local, note = "verified", ""
-        where = "AWS only" if local == "emulator-limited" else "both"
+        where = "AWS only" if local == EMULATOR_LIMITED else "both"
         found.append((step, case.get("name"), local, where if not note else f"{where}: {note}"))
     return sorted(found, key=lambda row: (tuple(int(p) for p in row[0].split(".")), row[1]))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from botocore.exceptions import BotoCoreError, ClientError
 
 from provisioning.aws import AwsClients
-from provisioning.inventory import lab_leftovers
+from lookups.inventory import lab_leftovers
 
 
 def _why(exc: Exception) -> str:
@@ -28,7 +28,7 @@ def account_id(clients: AwsClients) -> tuple[str | None, str | None]:
 
 
 def lab_resource_count(clients: AwsClients) -> tuple[int | None, str | None]:
-    """How many of the lab's resources exist (provisioning.inventory, read-only), or (None, why not)."""
+    """How many of the lab's resources exist (lookups.inventory, read-only), or (None, why not)."""
     try:
         return len(lab_leftovers(clients)), None
     except (ClientError, BotoCoreError) as exc:

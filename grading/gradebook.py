@@ -18,6 +18,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from provisioning.catalogue import step_sort_key
+from provisioning.outcomes import NOT_GRADABLE
 
 GRADES_DIR = "grades"
 GRADEBOOK = "gradebook.csv"
@@ -87,7 +88,7 @@ def gradebook_csv(grades: list[dict]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([*FIXED_COLUMNS, *steps])
     for grade in grades:
-        points = {s["step"]: (None if s["status"] == "not_gradable" else s["points"]) for s in grade["steps"]}
+        points = {s["step"]: (None if s["status"] == NOT_GRADABLE else s["points"]) for s in grade["steps"]}
         writer.writerow([_cell(grade.get(column)) for column in FIXED_COLUMNS] + [_cell(points.get(step)) for step in steps])
     return out.getvalue()
 

@@ -4,10 +4,12 @@ Active only with --lab-grade: pytest_configure then registers a Grader, which
 - validates the rubric against the collected checks (one-line usage error),
 - records every check's outcome (pass / fail / blocked / not_gradable),
 - turns errors that are the grader's problem (AccessDenied, missing credentials, a refused
-  write) into not-gradable skips instead of failures that would cost the student points,
+  write; provisioning/errors.py decides) into not_gradable skips instead of failures that would
+  cost the student points,
 - lets only a *missing* prerequisite block its dependents (see `pytest_runtest_setup`),
 - labels checks for Allure (student, lab, step) and JUnit (student, step, points),
-- writes reports/grades/<student>.json and .html and rebuilds reports/gradebook.csv.
+- keeps what pytest-benchmark measured (--lab-bench) for the grade, not for points,
+- hands the finished grade to grading/reports.py, which writes it out.
 
 Grading runs without pytest-xdist: the grade is computed in one process.
 """
@@ -20,49 +22,24 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from botocore.exceptions import (
-    ClientError, ConnectTimeoutError, EndpointConnectionError, NoCredentialsError, PartialCredentialsError,
-)
 
 from fixtures.config import get_config
-from fixtures.outcomes import BLOCKED as BLOCKED_PREFIX
-from fixtures.outcomes import NOT_GRADABLE as NOT_GRADABLE_PREFIX
-from fixtures.outcomes import classify_skip
+from fixtures.outcomes import not_gradable
 from fixtures.state import ENVIRONMENT
 from fixtures.items import item_step
 from provisioning.aws import AwsClients
-from provisioning.readonly import WriteRefused
+from provisioning.errors import UNREACHABLE, WRITE_REFUSED, caller_problem, error_code
+from provisioning.outcomes import FAIL, NOT_GRADABLE, PASS, skip_longrepr, skip_message, skip_reason, status_of_skip
 
-from . import account, gradebook, junit, scorecard, scoring
+from . import account, gradebook, junit, scoring
 from . import preflight as permissions
 from .preflight import CredentialsRejected, Preflight
+from .reports import benchmark_summary, write_reports
 from .rubric import RubricError, load_rubric
 
-REPORTS_ENV = "LAB_REPORTS_DIR"
-# Errors that say the grader could not look, not that the student's lab is wrong.
-GRADER_ERROR_CODES = {
-    "AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedAccess", "AuthFailure",
-    "AuthorizationError", "InvalidClientTokenId", "UnrecognizedClientException", "ExpiredToken",
-    "ExpiredTokenException", "RequestExpired", "SignatureDoesNotMatch",
-}
-GRADER_EXCEPTIONS = (NoCredentialsError, PartialCredentialsError, EndpointConnectionError, ConnectTimeoutError)
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    help_text = (f"where grading writes grades/<student>.json and .html and gradebook.csv [env {REPORTS_ENV}] "
-                 "(default: reports under the rootdir)")
-    parser.getgroup("dblab").addoption("--lab-reports-dir", action="store", default=None, dest="lab_reports_dir",
-                                       help=help_text)
-    parser.addini("lab_reports_dir", help_text, default=None)
-
-
 def reports_dir(config: pytest.Config) -> Path:
-    """Command line, then environment, then ini (relative to the rootdir), then <rootdir>/reports."""
-    value = config.getoption("lab_reports_dir") or os.environ.get(REPORTS_ENV, "").strip()
-    if value:
-        return Path(config.invocation_params.dir, value).resolve()
-    value = config.getini("lab_reports_dir")
-    return Path(config.rootpath, value or "reports").resolve()
+    """--lab-reports-dir, declared and resolved with every other option (provisioning/settings.py)."""
+    return get_config(config).reports_dir
 
 
 @pytest.hookimpl(trylast=True)  # after fixtures.plugin has read the configuration
@@ -101,30 +78,18 @@ def _failure_line(excinfo) -> str:
 
 
 def _grader_problem(exception: BaseException | None) -> str | None:
-    """Why the grader could not look, when `exception` (or what caused it) says so."""
-    seen = set()
-    while exception is not None and id(exception) not in seen:
-        seen.add(id(exception))
-        if isinstance(exception, WriteRefused):
-            return f"the grader refused a write, so this check cannot run read-only ({exception})"
-        if isinstance(exception, ClientError):
-            code = exception.response.get("Error", {}).get("Code", "")
-            if code in GRADER_ERROR_CODES:
-                return (f"{code} on {exception.operation_name}: the grader's credentials may not read this "
-                        "(check their IAM permissions)")
-        if isinstance(exception, GRADER_EXCEPTIONS):
-            return f"the grader could not reach AWS ({type(exception).__name__}: {exception})"
-        exception = exception.__cause__ or exception.__context__
-    return None
-
-
-def _skip_reason(report) -> str:
-    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-    return reason.removeprefix("Skipped: ")
-
-
-def _status_of_skip(reason: str) -> str:
-    return scoring.BLOCKED if classify_skip(reason) == BLOCKED_PREFIX else scoring.NOT_GRADABLE
+    """Why the grader could not look, when `exception` (or what caused it) says so; errors
+    that say the student's lab is wrong (NotFound, an assertion) give None."""
+    problem = caller_problem(exception)
+    if problem is None:
+        return None
+    error = problem.error
+    if problem.kind == WRITE_REFUSED:
+        return f"the grader refused a write, so this check cannot run read-only ({error})"
+    if problem.kind == UNREACHABLE:
+        return f"the grader could not reach AWS ({type(error).__name__}: {error})"
+    return (f"{error_code(error)} on {error.operation_name}: the grader's credentials may not read this "
+            "(check their IAM permissions)")
 
 
 def allure_marks(student: str, lab: str, step: str, title: str) -> list:
@@ -138,22 +103,16 @@ def allure_marks(student: str, lab: str, step: str, title: str) -> list:
     return [mark for mark in marks if isinstance(mark, pytest.MarkDecorator)]
 
 
-# What a scorecard shows of a benchmark: the median, and the context that makes it comparable.
-BENCHMARK_FIELDS = ("speedup_over_database", "qps", "harness_overhead", "engine", "engine_version",
-                    "instance_class", "node_class", "server")
+def recorded_benchmark(item: pytest.Item):
+    """What pytest-benchmark measured in this check, or None.
 
-
-def benchmark_summary(config: pytest.Config) -> list[dict]:
-    """The benchmarks pytest-benchmark recorded in this run (grading with --lab-bench)."""
-    session = getattr(config, "_benchmarksession", None)
-    rows = []
-    for bench in getattr(session, "benchmarks", None) or ():
-        if not bench:  # an errored or skipped benchmark has no stats
-            continue
-        extra = {key: bench.extra_info[key] for key in BENCHMARK_FIELDS if key in bench.extra_info}
-        rows.append({"name": bench.name, "group": bench.group, "median_s": bench.stats.median,
-                     "rounds": bench.stats.rounds, "extra_info": extra})
-    return rows
+    Read from the check's `benchmark` fixture, the public object the checks themselves fill
+    (pytest-benchmark's own makereport reads it the same way). Its hook
+    pytest_benchmark_update_json fires only when the run saves JSON (--benchmark-json,
+    --benchmark-save, --benchmark-autosave), which a grading run need not do.
+    """
+    fixture = (getattr(item, "funcargs", None) or {}).get("benchmark")
+    return getattr(fixture, "stats", None)
 
 
 class Grader:
@@ -164,6 +123,7 @@ class Grader:
         self.reports = reports
         self.student = self.lab_config.student
         self.outcomes: list[scoring.CheckOutcome] = []
+        self.benchmarks: list = []  # what pytest-benchmark measured, in run order (Lab 6, --lab-bench)
         self._phases: dict[str, dict] = {}  # nodeid -> what the check's phases reported so far
         self._nominal: dict[str, float] = {}  # nodeid -> share if every check of its step is gradable
         self.grade: dict | None = None
@@ -203,6 +163,10 @@ class Grader:
     @pytest.hookimpl(wrapper=True, trylast=True)  # innermost: fixtures.steps sees the converted report
     def pytest_runtest_makereport(self, item: pytest.Item, call):
         report = yield
+        if report.when == "call":
+            benchmark = recorded_benchmark(item)  # a Lab 6 step has no points, but its numbers are shown
+            if benchmark is not None:
+                self.benchmarks.append(benchmark)
         step = item_step(item)
         if step not in self.rubric.steps:
             return report
@@ -210,17 +174,18 @@ class Grader:
             problem = _grader_problem(call.excinfo.value)
             if problem:
                 report.outcome = "skipped"
-                report.longrepr = (str(item.path), (item.location[1] or 0) + 1, f"Skipped: {NOT_GRADABLE_PREFIX}: {problem}")
+                report.longrepr = skip_longrepr(str(item.path), (item.location[1] or 0) + 1,
+                                                skip_message(NOT_GRADABLE, problem))
         phases = self._phases.setdefault(item.nodeid, {})
         if report.failed and "failure" not in phases:
             where = "" if report.when == "call" else f"error in {report.when}: "
             phases["failure"] = where + (_failure_line(call.excinfo) if call.excinfo else "failed")
         elif report.skipped and "skip" not in phases:
-            phases["skip"] = _skip_reason(report)
+            phases["skip"] = skip_reason(report)
         if report.when == "teardown":
             outcome = self._record(item, step, self._phases.pop(item.nodeid))
-            nominal = self._nominal.get(item.nodeid, 0.0) if outcome.status != scoring.NOT_GRADABLE else 0.0
-            earned = nominal if outcome.status == scoring.PASS else 0.0
+            nominal = self._nominal.get(item.nodeid, 0.0) if outcome.status != NOT_GRADABLE else 0.0
+            earned = nominal if outcome.status == PASS else 0.0
             # Provisional: the final shares are written into the JUnit file at the end (grading/junit.py).
             report.user_properties += [("student", self.student), ("points", earned), ("max_points", nominal),
                                        (junit.NODEID_PROPERTY, item.nodeid)]
@@ -228,17 +193,16 @@ class Grader:
 
     def _record(self, item: pytest.Item, step: str, phases: dict) -> scoring.CheckOutcome:
         if "failure" in phases:
-            status, message = scoring.FAIL, phases["failure"]
+            status, message = FAIL, phases["failure"]
         elif "skip" in phases:
-            status, message = _status_of_skip(phases["skip"]), phases["skip"]
+            status, message = status_of_skip(phases["skip"]), phases["skip"]
         else:
-            status, message = scoring.PASS, ""
+            status, message = PASS, ""
         outcome = scoring.CheckOutcome(item.name, _function_name(item), step, status, message, item.nodeid,
                                        writes_data=item.get_closest_marker("writes_data") is not None)
         self.outcomes.append(outcome)
         return outcome
 
-    # -- the grade ------------------------------------------------------------------------
     # -- permissions ----------------------------------------------------------------------
     def preflight(self) -> Preflight | None:
         """Probe the grader's policy once; None when the credentials do not work at all (the
@@ -257,7 +221,7 @@ class Grader:
         preflight = self.preflight()
         reason = preflight.reason_for(item_step(item)) if preflight is not None else None
         if reason:
-            pytest.skip(f"{NOT_GRADABLE_PREFIX}: {reason}")
+            not_gradable(reason)
 
     def _clients(self) -> AwsClients:
         environment = self.config.stash.get(ENVIRONMENT, None)
@@ -278,6 +242,7 @@ class Grader:
         permission_problems = self._preflight.summary_problems() if self._preflight is not None else []
         return context, [p for p in (account_problem, census_problem, *permission_problems) if p]
 
+    # -- the grade ------------------------------------------------------------------------
     @pytest.hookimpl(trylast=True)  # after the JUnit plugin has written its file
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus) -> None:
         if self.config.option.collectonly:
@@ -292,31 +257,21 @@ class Grader:
             return
         context, problems = self._context()
         grade = scoring.grade(self.rubric, self.outcomes, context)
-        if context.account is None and all(s["status"] == scoring.NOT_GRADABLE for s in grade["steps"]):
+        if context.account is None and all(s["status"] == NOT_GRADABLE for s in grade["steps"]):
             # Nothing could be looked at, not even the account: a 0 of 0 in the gradebook would
             # read as a grade. Say why instead (no credentials, wrong endpoint, no permissions).
             self.problem = "; ".join(problems) or "the grader could not look at the account"
             session.exitstatus = pytest.ExitCode.USAGE_ERROR  # a class run (dblab grade) must not miss it
             return
         grade["grader_notes"] = problems
-        benchmarks = benchmark_summary(self.config)
+        benchmarks = benchmark_summary(self.benchmarks)
         if benchmarks:
             grade["benchmarks"] = benchmarks  # Lab 6, with --lab-bench: shown, never graded
         grade["rubric_file"] = str(self.rubric.path)
         grade["duration_seconds"] = round(time.monotonic() - self.started, 2)
         self.grade = grade
-        json_path = gradebook.write_grade(self.reports, grade)
-        html_path = gradebook.write_atomically(gradebook.grade_path(self.reports, self.student, ".html"),
-                                               scorecard.render(grade))
-        csv_path, unreadable = gradebook.build_gradebook(self.reports)
-        self.files = [json_path, html_path, csv_path]
-        self.gradebook_notes = [f"the gradebook skipped {entry}" for entry in unreadable]
-        if self.junit_path is not None:
-            points = {check["nodeid"]: (check["points"], check["max_points"])
-                      for step in grade["steps"] for check in step["checks"] if check.get("nodeid")}
-            junit.rewrite_points(self.junit_path, points, {
-                "student": self.student, "account": grade["account"], "score": grade["score"],
-                "max_score": grade["max_score"], "rubric_version": grade["rubric_version"]})
+        written = write_reports(self.reports, grade, self.junit_path)
+        self.files, self.gradebook_notes = written.files, written.notes
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if self.config.option.collectonly:
@@ -333,7 +288,7 @@ class Grader:
         for note in grade["grader_notes"] + self.gradebook_notes:
             write(f"  grader: {note}")
         for step in grade["steps"]:
-            if step["status"] == scoring.PASS:
+            if step["status"] == PASS:
                 continue
             head = f"  {step['status']:<12} {step['step']} {step['title']}: {step['points']:g}/{step['max_points']:g}"
             if step.get("blocked_by"):

@@ -27,17 +27,12 @@ from typing import Callable
 from botocore.exceptions import BotoCoreError, ClientError
 
 from provisioning import naming
+from provisioning.errors import DENIED, REJECTED, access_problem, error_code, error_message
 
 POLICY_FILE = Path(__file__).with_name("iam-policy.json")
 SUMMARY_SID = "GradeAccountSummary"  # the plugin's account id and resource census, not a step
 # Callable by every identity, so never in a policy (and never denied).
 ALWAYS_ALLOWED = frozenset({"sts:GetCallerIdentity"})
-
-DENIED_CODES = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedAccess",
-                "AuthorizationError", "Forbidden"}
-REJECTED_CODES = {"InvalidClientTokenId", "UnrecognizedClientException", "ExpiredToken", "ExpiredTokenException",
-                  "AuthFailure", "SignatureDoesNotMatch", "RequestExpired", "InvalidAccessKeyId",
-                  "InvalidToken", "MissingAuthenticationToken"}
 
 
 class CredentialsRejected(RuntimeError):
@@ -61,16 +56,15 @@ class Policy:
 
 
 def step_of_sid(sid: str) -> str | None:
-    """"Step1dot4CreateRdsMysqlInstance" -> "1.4"."""
-    match = re.match(r"Step(\d+)dot(\d+)", sid)
+    """"Step1dot4" -> "1.4"."""
+    match = re.fullmatch(r"Step(\d+)dot(\d+)", sid)
     return f"{match.group(1)}.{match.group(2)}" if match else None
 
 
-def sid_for(step: str | None, title: str = "") -> str:
-    if step is None:
-        return SUMMARY_SID
-    words = re.sub(r"[^A-Za-z0-9 ]", " ", title).split()
-    return "Step" + step.replace(".", "dot") + "".join(word.capitalize() for word in words)
+def sid_for(step: str | None) -> str:
+    """"1.4" -> "Step1dot4" (a Sid is alphanumeric). The step alone: its title lives in
+    provisioning/catalogue.toml only, so renaming a step does not change the policy."""
+    return SUMMARY_SID if step is None else "Step" + step.replace(".", "dot")
 
 
 @lru_cache(maxsize=None)
@@ -83,7 +77,7 @@ def load_policy(path: Path = POLICY_FILE) -> Policy:
     return Policy(statements)
 
 
-def policy_document(step_actions: dict[str | None, set[str]], titles: dict[str, str]) -> dict:
+def policy_document(step_actions: dict[str | None, set[str]]) -> dict:
     """The policy for recorded (step -> actions); what iam-policy.json must equal."""
     from provisioning.catalogue import step_sort_key
 
@@ -92,7 +86,7 @@ def policy_document(step_actions: dict[str | None, set[str]], titles: dict[str, 
     for step in steps + ([None] if step_actions.get(None) else []):
         actions = sorted(set(step_actions[step]) - ALWAYS_ALLOWED)
         if actions:
-            statements.append({"Sid": sid_for(step, titles.get(step, "")), "Effect": "Allow",
+            statements.append({"Sid": sid_for(step), "Effect": "Allow",
                                "Action": actions, "Resource": "*"})
     return {"Version": "2012-10-17", "Statement": statements}
 
@@ -182,20 +176,16 @@ PROBES: dict[str, Callable] = {
 }
 
 
-def error_code(error: ClientError) -> str:
-    return error.response.get("Error", {}).get("Code", "")
-
-
 def probe(action: str, clients, who: Identity) -> str | None:
     """None when allowed, else the error code that denied it."""
     try:
         PROBES[action](clients, who)
     except ClientError as error:
-        code = error_code(error)
-        if code in REJECTED_CODES:
-            raise CredentialsRejected(f"{action}: {code}: {error.response.get('Error', {}).get('Message', '')}") from None
-        if code in DENIED_CODES:
-            return code
+        problem = access_problem(error)
+        if problem == REJECTED:
+            raise CredentialsRejected(f"{action}: {error_code(error)}: {error_message(error)}") from None
+        if problem == DENIED:
+            return error_code(error)
     return None  # success, NotFound, DryRunOperation, a validation error: the call was allowed
 
 
@@ -242,8 +232,7 @@ def check_credentials(clients) -> str:
     try:
         return clients("sts").get_caller_identity()["Account"]
     except ClientError as error:
-        raise CredentialsRejected(f"sts:GetCallerIdentity: {error_code(error)}: "
-                                  f"{error.response.get('Error', {}).get('Message', '')}") from None
+        raise CredentialsRejected(f"sts:GetCallerIdentity: {error_code(error)}: {error_message(error)}") from None
     except BotoCoreError as error:
         raise CredentialsRejected(f"{type(error).__name__}: {error}") from None
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from html import escape
 
-COLORS = {"pass": "#2e7d32", "fail": "#c62828", "blocked": "#ef6c00", "not_gradable": "#9e9e9e"}
-LABELS = {"pass": "pass", "fail": "fail", "blocked": "blocked", "not_gradable": "not gradable"}
+from provisioning.outcomes import BLOCKED, FAIL, NOT_GRADABLE, PASS
+
+COLORS = {PASS: "#2e7d32", FAIL: "#c62828", BLOCKED: "#ef6c00", NOT_GRADABLE: "#9e9e9e"}
+# What a reader sees: the statuses in words, "not gradable" (the grade JSON keeps their spelling).
+LABELS = {status: status.replace("_", " ") for status in COLORS}
 
 CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 60em; color: #222; }
@@ -50,10 +53,10 @@ def chart(steps: list[dict]) -> str:
         label = f'{step["step"]} {step["title"]}'
         if len(label) > 34:
             label = label[:33] + "…"
-        if step["status"] == "not_gradable":
-            text = "not gradable"
-        elif step["status"] == "blocked":
-            text = f'blocked 0/{_points(step["max_points"])}'
+        if step["status"] == NOT_GRADABLE:
+            text = LABELS[NOT_GRADABLE]
+        elif step["status"] == BLOCKED:
+            text = f'{LABELS[BLOCKED]} 0/{_points(step["max_points"])}'
         else:
             text = f'{_points(step["points"])}/{_points(step["max_points"])}'
         parts.append(
@@ -61,7 +64,7 @@ def chart(steps: list[dict]) -> str:
             f'{escape(text)}</title>'
             f'<text x="0" y="{y + 14}">{escape(label)}</text>'
             f'<rect x="{label_width}" y="{y}" width="{track:.1f}" height="16" fill="#eee" stroke="{color}" '
-            f'stroke-dasharray="{"4 3" if step["status"] == "not_gradable" else "none"}"/>'
+            f'stroke-dasharray="{"4 3" if step["status"] == NOT_GRADABLE else "none"}"/>'
             f'<rect x="{label_width}" y="{y}" width="{fill:.1f}" height="16" fill="{color}"/>'
             f'<text x="{label_width + track_width + 8}" y="{y + 14}">{escape(text)}</text></g>')
     legend_y = len(steps) * row + 20
@@ -89,7 +92,7 @@ def _step_section(step: dict) -> str:
         rows.append(f'<tr><td>{_status(check["status"])}</td><td><code>{escape(check["id"])}</code></td>'
                     f'<td>{_points(check["points"])}/{_points(check["max_points"])}</td>'
                     f'<td>{escape(check["message"] or "")}{hint}</td></tr>')
-    open_attribute = "" if step["status"] == "pass" else " open"
+    open_attribute = "" if step["status"] == PASS else " open"
     return (f"<details{open_attribute}><summary>{head}</summary>{''.join(notes)}"
             '<table class="checks"><tr><th>status</th><th>check</th><th>points</th><th>message and hint</th></tr>'
             f"{''.join(rows)}</table></details>")

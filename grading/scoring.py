@@ -21,16 +21,17 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
+from provisioning.outcomes import BLOCKED, FAIL, NOT_GRADABLE, PASS, blocked_by
+
 from .rubric import Rubric
 
-PASS, FAIL, BLOCKED, NOT_GRADABLE = "pass", "fail", "blocked", "not_gradable"
 STATUSES = (PASS, FAIL, BLOCKED, NOT_GRADABLE)
 GRADABLE = (PASS, FAIL, BLOCKED)
 
 NOTES = (
     "A step's points are split over the checks the grader could look at; a step none of whose checks "
-    "could be looked at is not_gradable and left out of max_score (the grader's limit, not the student's).",
-    "blocked: a prerequisite step is missing (none of its checks passed), so this step was not checked; it "
+    f"could be looked at is {NOT_GRADABLE} and left out of max_score (the grader's limit, not the student's).",
+    f"{BLOCKED}: a prerequisite step is missing (none of its checks passed), so this step was not checked; it "
     "earns no points and counts in max_score. Fix the prerequisite first (its hints say how). A prerequisite "
     "that is only partly wrong blocks nothing.",
 )
@@ -77,12 +78,9 @@ def _blocked_by(outcomes: list[CheckOutcome]) -> list[str]:
     found = []
     for outcome in outcomes:
         if outcome.status == BLOCKED:
-            # "blocked: step 1.3 (Create RDS subnet group) failed in ..." (fixtures/steps.py)
-            words = outcome.message.split()
-            if "step" in words and words.index("step") + 1 < len(words):
-                step = words[words.index("step") + 1]
-                if step not in found:
-                    found.append(step)
+            step = blocked_by(outcome.message)
+            if step is not None and step not in found:
+                found.append(step)
     return found
 
 

@@ -62,3 +62,9 @@ def choose(subject: str, candidates: Iterable[dict], *, how: str, id_of: Callabl
     reason = f"it {preference}" if favoured and preference else "the lowest id"
     evidence = (f"{len(pool)} {how} ({', '.join(id_of(c) for c in pool)}); chose {id_of(chosen)}: {reason}")
     return Found(subject, chosen, evidence, tuple(c for c in pool if c is not chosen))
+
+
+def unique(subject: str, resource: dict | None, how: str) -> Found:
+    """A resource AWS keeps unique by name or id (an RDS instance, a table): found or not.
+    `how` says what was asked for: "RDS instance with identifier database-lab-mysql"."""
+    return Found(subject, resource, f"the {how}") if resource is not None else missing(subject, f"no {how}")

@@ -1,7 +1,9 @@
 """Lab 1.5: the bastion (latest Amazon Linux 2, key pair database-lab-key, t3.micro in the
 public subnet with a public IP); and its cleanup in 7.4: terminate, delete the key pair and the pem.
 
-The private key goes to ctx.state_dir (mode 0600) and nowhere else: never printed, never logged.
+The bastion and the key pair are found as the checks find them (lookups/bastion.py), so a re-run
+adopts what a check would grade. The private key goes to ctx.state_dir (mode 0600) and nowhere
+else: never printed, never logged.
 """
 
 from __future__ import annotations
@@ -9,12 +11,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from botocore.exceptions import ClientError
+from lookups import network as find
+from lookups.bastion import bastion, bastions, key_pair
 
 from . import naming
 from .context import ProvisionContext
-from .errors import is_missing
-from .network import find_security_group, find_subnet, name_filter, require_vpc
+from .network import require_vpc, required
 from .polling import wait_until
 
 KEY_FILE = "database-lab-key.pem"
@@ -23,51 +25,13 @@ USER_DATA = """#!/bin/bash
 yum update -y
 yum install -y mysql python3 python3-pip
 pip3 install boto3 pymysql redis"""
-LIVE_STATES = ("pending", "running", "stopping", "stopped")
 
-
-# --- read-only lookups (the checks use these too) --------------------------------------------
 
 def latest_ami(ssm) -> str:
     response = ssm.get_parameters(Names=[naming.AMI_PARAMETER])
     if not response.get("Parameters"):
         raise LookupError(f"SSM parameter {naming.AMI_PARAMETER} not found in this region")
     return response["Parameters"][0]["Value"]
-
-
-def describe_key_pair(ec2, name: str = naming.KEY_PAIR) -> dict | None:
-    try:
-        return ec2.describe_key_pairs(KeyNames=[name])["KeyPairs"][0]
-    except ClientError as error:
-        if is_missing(error):
-            return None
-        raise
-
-
-def find_bastions(ec2) -> list[dict]:
-    """Instances named database-lab-bastion that are not terminated (or terminating), oldest first."""
-    reservations = ec2.describe_instances(
-        Filters=[name_filter(naming.BASTION), {"Name": "instance-state-name", "Values": list(LIVE_STATES)}])["Reservations"]
-    instances = [i for r in reservations for i in r["Instances"]]
-    return sorted(instances, key=lambda i: (i.get("LaunchTime") is None, i.get("LaunchTime") or 0, i["InstanceId"]))
-
-
-def find_bastion(ec2) -> dict | None:
-    """The bastion a check grades: a running one if any, else the oldest live one."""
-    instances = find_bastions(ec2)
-    running = [i for i in instances if i["State"]["Name"] in ("pending", "running")]
-    return (running or instances or [None])[0]
-
-
-def instance_security_groups(instance: dict) -> set[str]:
-    """Group ids of an instance. moto 5.2.5 leaves the instance's SecurityGroups empty when it was
-    launched with NetworkInterfaces (as the bastion is) and lists them on the interface only;
-    on AWS both show the primary interface's groups."""
-    groups = {g["GroupId"] for g in instance.get("SecurityGroups", ())}
-    for interface in instance.get("NetworkInterfaces", ()):
-        if interface.get("Attachment", {}).get("DeviceIndex", 0) == 0:
-            groups |= {g["GroupId"] for g in interface.get("Groups", ())}
-    return groups
 
 
 # --- 1.5 ---------------------------------------------------------------------------------
@@ -84,8 +48,8 @@ def write_private_key(state_dir: Path, material: str) -> Path:
 
 def ensure_key_pair(ctx: ProvisionContext) -> str:
     ec2 = ctx.clients("ec2")
-    existing = describe_key_pair(ec2)
-    if existing is not None:
+    existing = key_pair(ec2)
+    if existing:
         held = ctx.state_dir is not None and (Path(ctx.state_dir) / KEY_FILE).exists()
         note = "" if held else "; its private key is not in this run's state directory (AWS shows it only once)"
         ctx.log(f"key pair {naming.KEY_PAIR}: exists, adopted{note}")
@@ -111,8 +75,8 @@ def _wait_running(ctx: ProvisionContext, ec2, instance_id: str) -> dict:
 def launch_bastion(ctx: ProvisionContext) -> dict:
     ec2 = ctx.clients("ec2")
     key_name = ensure_key_pair(ctx)
-    instance = find_bastion(ec2)
-    if instance is not None:
+    instance = bastion(ec2)
+    if instance:
         state = instance["State"]["Name"]
         ctx.log(f"EC2 instance {naming.BASTION}: exists ({instance['InstanceId']}, {state}), adopted")
         if state in ("stopping", "stopped"):
@@ -122,12 +86,9 @@ def launch_bastion(ctx: ProvisionContext) -> dict:
             ec2.start_instances(InstanceIds=[instance["InstanceId"]])
             ctx.log(f"EC2 instance {naming.BASTION}: started")
     else:
-        vpc_id = require_vpc(ec2)["VpcId"]
-        subnet = find_subnet(ec2, vpc_id, naming.PUBLIC_SUBNET_A)
-        group = find_security_group(ec2, vpc_id, naming.EC2_SG)
-        if subnet is None or group is None:
-            missing = naming.PUBLIC_SUBNET_A if subnet is None else naming.EC2_SG
-            raise LookupError(f"{missing} not found in {naming.VPC} (steps 1.1 and 1.2 create it)")
+        vpc = require_vpc(ec2)
+        subnet = required(find.subnet(ec2, naming.PUBLIC_SUBNET_A, vpc), "1.1")
+        group = required(find.security_group(ec2, naming.EC2_SG, vpc), "1.2")
         tags = naming.lab_tags(ctx.run_id, naming.BASTION)
         # --associate-public-ip-address: the API takes it only on a network interface, which
         # then carries the subnet and the groups too.
@@ -149,7 +110,7 @@ def launch_bastion(ctx: ProvisionContext) -> dict:
 def delete_bastion(ctx: ProvisionContext) -> None:
     """Terminate every live instance named database-lab-bastion and wait, then delete the key pair and the pem."""
     ec2 = ctx.clients("ec2")
-    ids = [i["InstanceId"] for i in find_bastions(ec2)]
+    ids = sorted(i["InstanceId"] for i in bastions(ec2))  # all of them: duplicates too
     if ids:
         ec2.terminate_instances(InstanceIds=ids)
         ctx.log(f"EC2 instance {naming.BASTION}: terminating {', '.join(ids)}")
@@ -160,7 +121,7 @@ def delete_bastion(ctx: ProvisionContext) -> None:
         # The subnets and the EC2 group cannot be deleted while the instance still holds them.
         wait_until(all_terminated, timeout=ctx.timeout, what=f"EC2 instance(s) {', '.join(ids)} terminated")
         ctx.log(f"EC2 instance {naming.BASTION}: terminated")
-    if describe_key_pair(ec2) is not None:
+    if key_pair(ec2):
         ec2.delete_key_pair(KeyName=naming.KEY_PAIR)
         ctx.log(f"key pair {naming.KEY_PAIR}: deleted")
     if ctx.state_dir is not None:

@@ -9,7 +9,7 @@ the lab's names.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from urllib.parse import unquote, urlparse
+from urllib.parse import quote, unquote, urlparse
 
 from . import naming
 from .passwords import Secret
@@ -97,6 +97,24 @@ def parse_redis_url(url: str) -> RedisEndpoint:
         raise ValueError(f"expected redis://HOST:PORT, got {_redact(url)!r}")
     password = Secret(unquote(parsed.password)) if parsed.password else None
     return RedisEndpoint(host=parsed.hostname, port=parsed.port or naming.REDIS_PORT, password=password)
+
+
+def format_mysql_url(endpoint: MysqlEndpoint) -> Secret:
+    """The inverse of parse_mysql_url, for an environment variable such as LAB_MYSQL_URL. It holds
+    the password (quoted, so '@' or '/' in it survive): a Secret, never printed; describe() is what
+    a log shows."""
+    return Secret(f"mysql://{quote(endpoint.user, safe='')}:{quote(str(endpoint.password), safe='')}"
+                  f"@{_netloc(endpoint.host, endpoint.port)}/{endpoint.database}")
+
+
+def format_redis_url(endpoint: RedisEndpoint) -> Secret:
+    """The inverse of parse_redis_url (with the password, when there is one: never printed)."""
+    auth = f":{quote(str(endpoint.password), safe='')}@" if endpoint.password else ""
+    return Secret(f"redis://{auth}{_netloc(endpoint.host, endpoint.port)}")
+
+
+def _netloc(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # an IPv6 address takes brackets
 
 
 def _redact(url: str) -> str:

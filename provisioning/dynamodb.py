@@ -1,14 +1,16 @@
 """Lab 4: the orders table with its status index (4.1), the lab's app (4.2), Streams (4.3);
 and its cleanup (7.2).
 
-Everything is found by the table's name, so a re-run adopts the table, an earlier run's data
-and its stream instead of duplicating them.
+Everything is found by the table's name, through the same look-ups the checks use
+(lookups/dynamodb.py), so a re-run adopts the table, an earlier run's data and its stream
+instead of duplicating them.
 """
 
 from __future__ import annotations
 
 from botocore.exceptions import ClientError
-from boto3.dynamodb.types import TypeDeserializer
+
+from lookups.dynamodb import describe_table, read_stream_records, record_customer
 
 from . import naming
 from .apps.orders import LAB_CUSTOMERS, LAB_ORDERS, PENDING, SHIPPED, OrderRepository, products, run_lab_app
@@ -50,15 +52,6 @@ def table_spec(run_id: str) -> dict:
         BillingMode="PAY_PER_REQUEST",
         Tags=naming.lab_tags(run_id, TABLE),
     )
-
-
-def describe_table(client, name: str = TABLE) -> dict | None:
-    try:
-        return client.describe_table(TableName=name)["Table"]
-    except ClientError as error:
-        if error_code(error) == "ResourceNotFoundException":
-            return None
-        raise
 
 
 def _active(client) -> dict | None:
@@ -190,48 +183,6 @@ def make_stream_changes(repo: OrderRepository, log=None) -> None:
     repo.delete_order(STREAM_CUSTOMER, order["order_date"])
     if log is not None:
         log(f"lab 4.3: created, shipped and deleted order {order['order_id'][:8]} of {STREAM_CUSTOMER}")
-
-
-def read_stream_records(streams, arn: str, max_pages: int = 1000) -> list[dict]:
-    """Every record now readable in the stream, all shards from TRIM_HORIZON; images deserialised."""
-    records: list[dict] = []
-    shards: list[dict] = []
-    kwargs = {"StreamArn": arn}
-    while True:
-        description = streams.describe_stream(**kwargs)["StreamDescription"]
-        shards.extend(description.get("Shards", ()))
-        if "LastEvaluatedShardId" not in description:
-            break
-        kwargs["ExclusiveStartShardId"] = description["LastEvaluatedShardId"]
-    for shard in shards:
-        iterator = streams.get_shard_iterator(
-            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-        ).get("ShardIterator")
-        for _ in range(max_pages):
-            if not iterator:
-                break
-            response = streams.get_records(ShardIterator=iterator)
-            records.extend(_plain(record) for record in response.get("Records", ()))
-            if not response.get("Records"):
-                break  # an open shard hands out iterators forever; empty means caught up
-            iterator = response.get("NextShardIterator")
-    return records
-
-
-_deserializer = TypeDeserializer()
-
-
-def _plain(record: dict) -> dict:
-    """A stream record with Keys/NewImage/OldImage as plain Python (numbers as Decimal)."""
-    body = dict(record.get("dynamodb", {}))
-    for part in ("Keys", "NewImage", "OldImage"):
-        if part in body:
-            body[part] = {key: _deserializer.deserialize(value) for key, value in body[part].items()}
-    return {**record, "dynamodb": body}
-
-
-def record_customer(record: dict) -> str:
-    return record["dynamodb"].get("Keys", {}).get("customer_id", "")
 
 
 def stream_holds_changes_of(streams, arn: str, customer_id: str) -> bool:

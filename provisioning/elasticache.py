@@ -1,15 +1,18 @@
 """Lab 5: the cache subnet group (5.1), the Redis replication group (5.2), the lab's cache
 app (5.3); and its cleanup (7.1).
 
-Everything is found by the lab's names (the VPC and subnets by their Name tags, the security
-group by its group name), so a re-run adopts what exists and cleanup works on what a student
-or a crashed run left. The read-only look-ups here are shared with the Lab 5 checks.
+Everything is found by the lab's names, through the look-ups the checks use (lookups/: the
+private subnets and the cache security group by Lab 1's rule, the groups by their ids), so a
+re-run adopts what exists and cleanup works on what a student or a crashed run left.
 """
 
 from __future__ import annotations
 
 from botocore.exceptions import ClientError
 from botocore.parsers import ResponseParserError
+
+from lookups.elasticache import describe_replication_group, describe_subnet_group, subnet_group_ids
+from lookups.network import private_subnets, security_group
 
 from . import naming
 from .apps.cache import LEADERBOARD_KEY, lab_final_standings, run_lab_app
@@ -26,85 +29,15 @@ GROUP_DESCRIPTION = "Redis cluster for lab"
 TRANSITIONAL = ("creating", "modifying", "snapshotting")
 
 
-# --- read-only look-ups (also used by the checks) ----------------------------------------------
-
-def lab_vpc_ids(ec2) -> list[str]:
-    vpcs = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [naming.VPC]}])["Vpcs"]
-    return [vpc["VpcId"] for vpc in vpcs]
-
-
-def _lab_vpc_filter(ec2) -> list[dict]:
-    # Restrict to the lab's VPC when there is exactly one, so a same-named subnet or group in
-    # another VPC is not picked up; without it, names alone still find the student's resources.
-    ids = lab_vpc_ids(ec2)
-    return [{"Name": "vpc-id", "Values": ids}] if len(ids) == 1 else []
-
-
-def private_subnets(ec2) -> dict[str, dict]:
-    """The lab's private subnets by Name tag: {name: subnet}. Raises LookupError when one is
-    missing or a name is used twice."""
-    subnets = ec2.describe_subnets(Filters=[{"Name": "tag:Name", "Values": list(naming.PRIVATE_SUBNETS)}]
-                                   + _lab_vpc_filter(ec2))["Subnets"]
-    found: dict[str, list[dict]] = {name: [] for name in naming.PRIVATE_SUBNETS}
-    for subnet in subnets:
-        found[naming.tag_value(subnet.get("Tags"), "Name")].append(subnet)
-    missing = [name for name, matches in found.items() if not matches]
-    if missing:
-        raise LookupError(f"no subnet named {', '.join(missing)}")
-    twice = [name for name, matches in found.items() if len(matches) > 1]
-    if twice:
-        raise LookupError(f"more than one subnet named {', '.join(twice)}")
-    return {name: matches[0] for name, matches in found.items()}
-
-
-def cache_security_group(ec2) -> dict | None:
-    groups = ec2.describe_security_groups(
-        Filters=[{"Name": "group-name", "Values": [naming.CACHE_SG]}] + _lab_vpc_filter(ec2))["SecurityGroups"]
-    if len(groups) > 1:
-        raise LookupError(f"more than one security group named {naming.CACHE_SG}")
-    return groups[0] if groups else None
-
-
-def describe_subnet_group(elasticache) -> dict | None:
-    try:
-        return elasticache.describe_cache_subnet_groups(CacheSubnetGroupName=SUBNET_GROUP)["CacheSubnetGroups"][0]
-    except ClientError as error:
-        if error_code(error) == "CacheSubnetGroupNotFoundFault":
-            return None
-        raise
-
-
-def describe_replication_group(elasticache) -> dict | None:
-    try:
-        return elasticache.describe_replication_groups(ReplicationGroupId=GROUP)["ReplicationGroups"][0]
-    except ClientError as error:
-        if error_code(error) == "ReplicationGroupNotFoundFault":
-            return None
-        raise
-
-
-def member_clusters(elasticache, group: dict) -> list[dict]:
-    """The group's cache clusters (engine, version, security groups live there). Members the
-    service does not describe are left out: moto describes none."""
-    clusters = []
-    for cluster_id in group.get("MemberClusters", ()):
-        try:
-            clusters += elasticache.describe_cache_clusters(CacheClusterId=cluster_id)["CacheClusters"]
-        except ClientError as error:
-            if error_code(error) != "CacheClusterNotFound":
-                raise
-    return clusters
-
-
-def subnet_group_ids(group: dict) -> set[str]:
-    return {subnet["SubnetIdentifier"] for subnet in group.get("Subnets", ())}
-
-
 # --- 5.1 ---------------------------------------------------------------------------------------
 
 def create_cache_subnet_group(ctx: ProvisionContext) -> dict:
     elasticache = ctx.clients("elasticache")
-    wanted = [subnet["SubnetId"] for subnet in private_subnets(ctx.clients("ec2")).values()]
+    subnets = private_subnets(ctx.clients("ec2")).values()
+    absent = [found.not_found for found in subnets if not found]
+    if absent:
+        raise LookupError("; ".join(absent))
+    wanted = [found["SubnetId"] for found in subnets]
     existing = describe_subnet_group(elasticache)
     if existing is None:
         try:
@@ -188,11 +121,11 @@ def create_replication_group(ctx: ProvisionContext) -> dict:
                    what=f"replication group {GROUP} deleted before it is created again")
         existing = None
     if existing is None:
-        security_group = cache_security_group(ctx.clients("ec2"))
-        if security_group is None:
-            raise LookupError(f"security group {naming.CACHE_SG} does not exist (Lab 1.2)")
+        cache_sg = security_group(ctx.clients("ec2"), naming.CACHE_SG)
+        if not cache_sg:
+            raise LookupError(f"{cache_sg.not_found} (Lab 1.2)")
         try:
-            elasticache.create_replication_group(**replication_group_request(ctx, security_group["GroupId"]))
+            elasticache.create_replication_group(**replication_group_request(ctx, cache_sg["GroupId"]))
         except ClientError as error:
             if error_code(error) != "ReplicationGroupAlreadyExists":
                 raise

@@ -1,12 +1,17 @@
-"""AWS error answers the provisioning steps, the inventory and the checks interpret alike."""
+"""AWS error answers the provisioning steps, the inventory, the checks and the grader interpret
+alike: every list of AWS error codes lives here, each code in one list."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import (
+    ClientError, ConnectTimeoutError, EndpointConnectionError, NoCredentialsError, PartialCredentialsError,
+)
 
 from .polling import DeadlineExceeded, wait_until
+from .readonly import WriteRefused
 
 # AWS answers these while network interfaces of just-deleted RDS/ElastiCache/EC2 resources
 # are still being released; the deletion succeeds a little later.
@@ -14,8 +19,63 @@ DEPENDENCY_CODES = {"DependencyViolation", "InvalidDBSubnetGroupStateFault", "In
                     "InvalidDBInstanceStateFault", "InvalidCacheSubnetGroupStateFault"}
 
 
+# IAM said no to this call: the credentials work, the policy lacks the action (EC2 answers
+# UnauthorizedOperation, the JSON APIs AccessDeniedException, the query APIs AccessDenied).
+DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedAccess",
+                          "AuthorizationError", "Forbidden"})
+# The credentials themselves do not work (unknown key, expired session, bad signature or clock):
+# no call will succeed, so nothing in the account can be looked at.
+REJECTED_CODES = frozenset({"InvalidClientTokenId", "UnrecognizedClientException", "ExpiredToken",
+                            "ExpiredTokenException", "AuthFailure", "SignatureDoesNotMatch", "RequestExpired",
+                            "InvalidAccessKeyId", "InvalidToken", "MissingAuthenticationToken"})
+# No answer at all: no credentials to sign with, or no endpoint that answers.
+UNREACHABLE_ERRORS = (NoCredentialsError, PartialCredentialsError, EndpointConnectionError, ConnectTimeoutError)
+
+# What a caller_problem is: the three above, and a write the read-only clients refused to send.
+DENIED, REJECTED, UNREACHABLE, WRITE_REFUSED = "denied", "rejected", "unreachable", "write-refused"
+
+
 def error_code(error: ClientError) -> str:
     return error.response.get("Error", {}).get("Code", "")
+
+
+def error_message(error: ClientError) -> str:
+    return error.response.get("Error", {}).get("Message", "")
+
+
+def access_problem(error: ClientError) -> str | None:
+    """DENIED or REJECTED when AWS refused the caller rather than answered about the subject."""
+    code = error_code(error)
+    if code in REJECTED_CODES:
+        return REJECTED
+    if code in DENIED_CODES:
+        return DENIED
+    return None
+
+
+@dataclass(frozen=True)
+class CallerProblem:
+    """Why the caller could not look: the answer says nothing about the account's resources."""
+    kind: str  # DENIED, REJECTED, UNREACHABLE or WRITE_REFUSED
+    error: BaseException  # the error that says so
+
+
+def caller_problem(exception: BaseException | None) -> CallerProblem | None:
+    """The caller's own problem found in `exception` or what caused it (a check may wrap the
+    AWS error in its own), or None when the error is about the subject (NotFound, a wrong setting)."""
+    seen = set()
+    while exception is not None and id(exception) not in seen:
+        seen.add(id(exception))
+        if isinstance(exception, WriteRefused):
+            return CallerProblem(WRITE_REFUSED, exception)
+        if isinstance(exception, ClientError):
+            kind = access_problem(exception)
+            if kind is not None:
+                return CallerProblem(kind, exception)
+        if isinstance(exception, UNREACHABLE_ERRORS):
+            return CallerProblem(UNREACHABLE, exception)
+        exception = exception.__cause__ or exception.__context__
+    return None
 
 
 def is_missing(error: ClientError) -> bool:

@@ -1,22 +1,23 @@
 """Lab 1.1 (VPC, internet gateway, subnets, public route table) and 1.2 (security groups);
 and the network half of the cleanup (7.4), which runs after the bastion is gone.
 
-Everything is found by the lab's Name tags and group names, so a re-run adopts what exists
-and the teardown works on whatever a student or a crashed run left, without handles.
+Everything is found by the lab's Name tags and group names, through the look-ups the checks
+use (lookups/network.py), so a re-run adopts what a check would grade and the teardown works
+on whatever a student or a crashed run left, without handles.
 """
 
 from __future__ import annotations
 
-
 from botocore.exceptions import ClientError
+
+from lookups import network as find
+from lookups.found import Found
+from lookups.network import WORLD_IPV4, attached_internet_gateways, name_filter, vpc_filter
 
 from . import naming
 from .context import ProvisionContext
 from .errors import error_code, is_missing, retry_while_busy
 from .polling import wait_until
-
-WORLD_IPV4 = "0.0.0.0/0"
-WORLD_IPV6 = "::/0"
 
 # Lab 1.2's --description texts.
 GROUP_DESCRIPTIONS = {
@@ -28,66 +29,15 @@ GROUP_DESCRIPTIONS = {
 GROUP_DELETION_ORDER = (naming.CACHE_SG, naming.RDS_SG, naming.EC2_SG)
 
 
-# --- read-only lookups (the checks use these too) --------------------------------------------
-
-def name_filter(name: str) -> dict:
-    return {"Name": "tag:Name", "Values": [name]}
-
-
-def vpc_filter(vpc_id: str) -> dict:
-    return {"Name": "vpc-id", "Values": [vpc_id]}
+def required(found: Found, step: str) -> Found:
+    """What an earlier step made, found as the checks find it; or LookupError naming that step."""
+    if not found:
+        raise LookupError(f"{found.not_found}; step {step} creates it")
+    return found
 
 
-def find_vpcs(ec2) -> list[dict]:
-    """Every VPC named database-lab-vpc; one with the lab's CIDR first, then by id (deterministic)."""
-    vpcs = ec2.describe_vpcs(Filters=[name_filter(naming.VPC)])["Vpcs"]
-    return sorted(vpcs, key=lambda vpc: (vpc.get("CidrBlock") != naming.VPC_CIDR, vpc["VpcId"]))
-
-
-def find_vpc(ec2) -> dict | None:
-    vpcs = find_vpcs(ec2)
-    return vpcs[0] if vpcs else None
-
-
-def find_subnet(ec2, vpc_id: str, name: str) -> dict | None:
-    subnets = ec2.describe_subnets(Filters=[vpc_filter(vpc_id), name_filter(name)])["Subnets"]
-    return min(subnets, key=lambda s: s["SubnetId"]) if subnets else None
-
-
-def attached_internet_gateways(ec2, vpc_id: str) -> list[dict]:
-    return ec2.describe_internet_gateways(
-        Filters=[{"Name": "attachment.vpc-id", "Values": [vpc_id]}])["InternetGateways"]
-
-
-def find_route_table(ec2, vpc_id: str, name: str) -> dict | None:
-    tables = ec2.describe_route_tables(Filters=[vpc_filter(vpc_id), name_filter(name)])["RouteTables"]
-    return min(tables, key=lambda t: t["RouteTableId"]) if tables else None
-
-
-def main_route_table(ec2, vpc_id: str) -> dict | None:
-    tables = ec2.describe_route_tables(
-        Filters=[vpc_filter(vpc_id), {"Name": "association.main", "Values": ["true"]}])["RouteTables"]
-    return tables[0] if tables else None
-
-
-def route_table_of_subnet(ec2, vpc_id: str, subnet_id: str) -> dict | None:
-    """The table that routes a subnet: its explicit association, else the VPC's main table."""
-    explicit = ec2.describe_route_tables(
-        Filters=[{"Name": "association.subnet-id", "Values": [subnet_id]}])["RouteTables"]
-    return explicit[0] if explicit else main_route_table(ec2, vpc_id)
-
-
-def find_security_group(ec2, vpc_id: str, name: str) -> dict | None:
-    groups = ec2.describe_security_groups(
-        Filters=[vpc_filter(vpc_id), {"Name": "group-name", "Values": [name]}])["SecurityGroups"]
-    return groups[0] if groups else None
-
-
-def require_vpc(ec2) -> dict:
-    vpc = find_vpc(ec2)
-    if vpc is None:
-        raise LookupError(f"VPC {naming.VPC} not found (step 1.1 creates it)")
-    return vpc
+def require_vpc(ec2) -> Found:
+    return required(find.vpc(ec2), "1.1")
 
 
 def _tag_spec(resource_type: str, run_id: str, name: str) -> list[dict]:
@@ -96,10 +46,12 @@ def _tag_spec(resource_type: str, run_id: str, name: str) -> list[dict]:
 
 # --- 1.1 ---------------------------------------------------------------------------------
 
-def _ensure_vpc(ctx: ProvisionContext, ec2) -> str:
-    vpc = find_vpc(ec2)
-    if vpc is None:
-        vpc = ec2.create_vpc(CidrBlock=naming.VPC_CIDR, TagSpecifications=_tag_spec("vpc", ctx.run_id, naming.VPC))["Vpc"]
+def _ensure_vpc(ctx: ProvisionContext, ec2) -> Found:
+    vpc = find.vpc(ec2)
+    if not vpc:
+        created = ec2.create_vpc(CidrBlock=naming.VPC_CIDR, TagSpecifications=_tag_spec("vpc", ctx.run_id, naming.VPC))["Vpc"]
+        # Not looked up again: a describe by tag right after the create may not see it yet on AWS.
+        vpc = Found(vpc.subject, created, f"created by this run: {created['VpcId']}")
         ctx.log(f"VPC {naming.VPC}: created {vpc['VpcId']}")
     else:
         ctx.log(f"VPC {naming.VPC}: exists ({vpc['VpcId']}, {vpc.get('CidrBlock')}), adopted")
@@ -110,7 +62,7 @@ def _ensure_vpc(ctx: ProvisionContext, ec2) -> str:
     if not hostnames.get("Value"):
         ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
         ctx.log(f"VPC {naming.VPC}: DNS hostnames enabled")
-    return vpc_id
+    return vpc
 
 
 def _ensure_internet_gateway(ctx: ProvisionContext, ec2, vpc_id: str) -> str:
@@ -131,11 +83,11 @@ def _ensure_internet_gateway(ctx: ProvisionContext, ec2, vpc_id: str) -> str:
     return igw_id
 
 
-def _ensure_subnet(ctx: ProvisionContext, ec2, vpc_id: str, name: str) -> str:
+def _ensure_subnet(ctx: ProvisionContext, ec2, vpc: Found, name: str) -> str:
     cidr, zone = naming.SUBNETS[name]
-    subnet = find_subnet(ec2, vpc_id, name)
-    if subnet is None:
-        subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock=cidr, AvailabilityZone=zone,
+    subnet = find.subnet(ec2, name, vpc)
+    if not subnet:
+        subnet = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock=cidr, AvailabilityZone=zone,
                                    TagSpecifications=_tag_spec("subnet", ctx.run_id, name))["Subnet"]
         ctx.log(f"subnet {name}: created {subnet['SubnetId']} ({cidr}, {zone})")
     else:
@@ -147,11 +99,11 @@ def _ensure_subnet(ctx: ProvisionContext, ec2, vpc_id: str, name: str) -> str:
     return subnet_id
 
 
-def _ensure_public_route_table(ctx: ProvisionContext, ec2, vpc_id: str, igw_id: str, subnet_id: str) -> str:
-    table = find_route_table(ec2, vpc_id, naming.PUBLIC_ROUTE_TABLE)
-    if table is None:
+def _ensure_public_route_table(ctx: ProvisionContext, ec2, vpc: Found, igw_id: str, subnet_id: str) -> str:
+    table = find.route_table(ec2, naming.PUBLIC_ROUTE_TABLE, vpc)
+    if not table:
         table = ec2.create_route_table(
-            VpcId=vpc_id, TagSpecifications=_tag_spec("route-table", ctx.run_id, naming.PUBLIC_ROUTE_TABLE))["RouteTable"]
+            VpcId=vpc["VpcId"], TagSpecifications=_tag_spec("route-table", ctx.run_id, naming.PUBLIC_ROUTE_TABLE))["RouteTable"]
         ctx.log(f"route table {naming.PUBLIC_ROUTE_TABLE}: created {table['RouteTableId']}")
     else:
         ctx.log(f"route table {naming.PUBLIC_ROUTE_TABLE}: exists ({table['RouteTableId']}), adopted")
@@ -177,11 +129,11 @@ def _ensure_public_route_table(ctx: ProvisionContext, ec2, vpc_id: str, igw_id: 
 def create_vpc_network(ctx: ProvisionContext) -> dict[str, str]:
     """Lab 1.1. The private subnets keep the VPC's main route table (local routes only), as in the lab."""
     ec2 = ctx.clients("ec2")
-    vpc_id = _ensure_vpc(ctx, ec2)
-    igw_id = _ensure_internet_gateway(ctx, ec2, vpc_id)
-    subnets = {name: _ensure_subnet(ctx, ec2, vpc_id, name) for name in naming.SUBNETS}
-    table_id = _ensure_public_route_table(ctx, ec2, vpc_id, igw_id, subnets[naming.PUBLIC_SUBNET_A])
-    return {naming.VPC: vpc_id, naming.IGW: igw_id, naming.PUBLIC_ROUTE_TABLE: table_id, **subnets}
+    vpc = _ensure_vpc(ctx, ec2)
+    igw_id = _ensure_internet_gateway(ctx, ec2, vpc["VpcId"])
+    subnets = {name: _ensure_subnet(ctx, ec2, vpc, name) for name in naming.SUBNETS}
+    table_id = _ensure_public_route_table(ctx, ec2, vpc, igw_id, subnets[naming.PUBLIC_SUBNET_A])
+    return {naming.VPC: vpc["VpcId"], naming.IGW: igw_id, naming.PUBLIC_ROUTE_TABLE: table_id, **subnets}
 
 
 # --- 1.2 ---------------------------------------------------------------------------------
@@ -200,12 +152,12 @@ def _tcp_rules(group: dict, port: int) -> list[dict]:
             if p.get("IpProtocol") == "tcp" and p.get("FromPort") == port and p.get("ToPort") == port]
 
 
-def _ensure_group(ctx: ProvisionContext, ec2, vpc_id: str, name: str) -> dict:
-    group = find_security_group(ec2, vpc_id, name)
-    if group is not None:
+def _ensure_group(ctx: ProvisionContext, ec2, vpc: Found, name: str) -> dict:
+    group = find.security_group(ec2, name, vpc)
+    if group:
         ctx.log(f"security group {name}: exists ({group['GroupId']}), adopted")
-        return group
-    group_id = ec2.create_security_group(GroupName=name, Description=GROUP_DESCRIPTIONS[name], VpcId=vpc_id,
+        return group.resource
+    group_id = ec2.create_security_group(GroupName=name, Description=GROUP_DESCRIPTIONS[name], VpcId=vpc["VpcId"],
                                          TagSpecifications=_tag_spec("security-group", ctx.run_id, name))["GroupId"]
     ctx.log(f"security group {name}: created {group_id}")
     return ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
@@ -233,8 +185,8 @@ def _ensure_group_rule(ctx: ProvisionContext, ec2, group: dict, port: int, sourc
 def create_security_groups(ctx: ProvisionContext) -> dict[str, str]:
     """Lab 1.2, with SSH from ctx.ssh_cidr (the lab asks checkip.amazonaws.com for the caller's IP)."""
     ec2 = ctx.clients("ec2")
-    vpc_id = require_vpc(ec2)["VpcId"]
-    groups = {name: _ensure_group(ctx, ec2, vpc_id, name) for name in GROUP_DESCRIPTIONS}
+    vpc = require_vpc(ec2)
+    groups = {name: _ensure_group(ctx, ec2, vpc, name) for name in GROUP_DESCRIPTIONS}
     _ensure_ssh_rule(ctx, ec2, groups[naming.EC2_SG])
     _ensure_group_rule(ctx, ec2, groups[naming.RDS_SG], naming.MYSQL_PORT, groups[naming.EC2_SG])
     _ensure_group_rule(ctx, ec2, groups[naming.CACHE_SG], naming.REDIS_PORT, groups[naming.EC2_SG])
@@ -323,7 +275,7 @@ def delete_network(ctx: ProvisionContext) -> None:
     whatever is inside them; never fails because something is already gone.
     """
     ec2 = ctx.clients("ec2")
-    vpcs = find_vpcs(ec2)
+    vpcs = sorted(find.vpcs(ec2), key=lambda v: v["VpcId"])
     if not vpcs:
         ctx.log(f"VPC {naming.VPC}: not there")
     for vpc in vpcs:

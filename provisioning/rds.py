@@ -1,7 +1,8 @@
 """Lab 1.3 (DB subnet group), 1.4 (the MySQL primary), 2.1 (Multi-AZ), 2.2 (read replica);
 and their cleanup (7.3): the replica first, then the primary, then the subnet group.
 
-Instances are found by identifier, so a re-run adopts them. Waits poll describe calls with
+Instances are found by identifier, the subnets and the RDS group by Lab 1's names, through the
+look-ups the checks use (lookups/), so a re-run adopts them. Waits poll describe calls with
 ctx.timeout (minutes on AWS; moto reports `available` at once).
 """
 
@@ -9,44 +10,19 @@ from __future__ import annotations
 
 from typing import Callable
 
-from botocore.exceptions import ClientError
+from lookups import network as find
+from lookups.rds import describe_db_instance, describe_db_subnet_group, is_source_of
 
 from . import naming
 from .context import ProvisionContext
-from .errors import is_missing, retry_while_busy
-from .network import find_security_group, find_subnet, require_vpc
+from .errors import retry_while_busy
+from .network import require_vpc, required
 from .polling import wait_until
 
 # States from which an instance does not become available by waiting.
 FAILED_STATES = {"failed", "incompatible-parameters", "incompatible-network", "incompatible-restore",
                  "incompatible-option-group", "incompatible-parameter-group", "inaccessible-encryption-credentials",
                  "storage-full", "restore-error", "stopped"}
-
-
-# --- read-only lookups (the checks use these too) --------------------------------------------
-
-def describe_db_instance(rds, identifier: str) -> dict | None:
-    try:
-        return rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
-    except ClientError as error:
-        if is_missing(error):
-            return None
-        raise
-
-
-def describe_db_subnet_group(rds, name: str = naming.DB_SUBNET_GROUP) -> dict | None:
-    try:
-        return rds.describe_db_subnet_groups(DBSubnetGroupName=name)["DBSubnetGroups"][0]
-    except ClientError as error:
-        if is_missing(error):
-            return None
-        raise
-
-
-def is_source_of(replica: dict, primary_id: str = naming.DB_INSTANCE) -> bool:
-    """ReadReplicaSourceDBInstanceIdentifier holds an identifier, or an ARN for a cross-region source."""
-    source = replica.get("ReadReplicaSourceDBInstanceIdentifier") or ""
-    return source == primary_id or source.endswith(f":db:{primary_id}")
 
 
 # --- waits -------------------------------------------------------------------------------
@@ -87,13 +63,8 @@ def _adoptable(ctx: ProvisionContext, rds, identifier: str) -> dict | None:
 
 def create_db_subnet_group(ctx: ProvisionContext) -> dict:
     ec2, rds = ctx.clients("ec2"), ctx.clients("rds")
-    vpc_id = require_vpc(ec2)["VpcId"]
-    subnet_ids = []
-    for name in naming.PRIVATE_SUBNETS:
-        subnet = find_subnet(ec2, vpc_id, name)
-        if subnet is None:
-            raise LookupError(f"subnet {name} not found in {naming.VPC} (step 1.1 creates it)")
-        subnet_ids.append(subnet["SubnetId"])
+    subnets = find.private_subnets(ec2, require_vpc(ec2))
+    subnet_ids = [required(subnets[name], "1.1")["SubnetId"] for name in naming.PRIVATE_SUBNETS]
     group = describe_db_subnet_group(rds)
     if group is None:
         group = _create_subnet_group(ctx, rds, subnet_ids)
@@ -146,9 +117,7 @@ def create_primary_instance(ctx: ProvisionContext) -> dict:
     ec2, rds = ctx.clients("ec2"), ctx.clients("rds")
     db = _adoptable(ctx, rds, naming.DB_INSTANCE)
     if db is None:
-        group = find_security_group(ec2, require_vpc(ec2)["VpcId"], naming.RDS_SG)
-        if group is None:
-            raise LookupError(f"security group {naming.RDS_SG} not found in {naming.VPC} (step 1.2 creates it)")
+        group = required(find.security_group(ec2, naming.RDS_SG, require_vpc(ec2)), "1.2")
         rds.create_db_instance(**primary_spec(ctx, group["GroupId"]))
         ctx.log(f"RDS instance {naming.DB_INSTANCE}: creation started")
     else:

@@ -20,12 +20,13 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lookups.bastion import bastion
+from lookups.elasticache import describe_replication_group
+from lookups.rds import instance as rds_instance
+
 from . import naming
-from .bastion import find_bastion
 from .dataplane import REDIS_PRIMARY, REDIS_REPLICA, DataPlane, MysqlEndpoint, RedisEndpoint
-from .elasticache import describe_replication_group
 from .polling import DeadlineExceeded, wait_until
-from .rds import describe_db_instance
 from .passwords import Secret
 
 BASTION_USER = "ec2-user"  # Amazon Linux 2, as Lab 1.5 launches it
@@ -54,8 +55,8 @@ class Forward:
 # --- what to forward, found read-only --------------------------------------------------------
 
 def bastion_address(ec2) -> str:
-    instance = find_bastion(ec2)
-    if instance is None:
+    instance = bastion(ec2)
+    if not instance:
         raise TunnelError(f"no EC2 instance tagged Name={naming.BASTION} (Lab 1.5): nothing to tunnel through")
     if instance["State"]["Name"] != "running":
         raise TunnelError(f"bastion {naming.BASTION} ({instance['InstanceId']}) is {instance['State']['Name']}, not running")
@@ -70,8 +71,7 @@ def discover_forwards(rds, elasticache) -> list[Forward]:
     (their checks fail or report not-reachable on their own)."""
     forwards = []
     for identifier in MYSQL_TARGETS:
-        db = describe_db_instance(rds, identifier)
-        endpoint = (db or {}).get("Endpoint") or {}
+        endpoint = rds_instance(rds, identifier).get("Endpoint") or {}
         if endpoint.get("Address"):
             forwards.append(Forward(identifier, endpoint["Address"], int(endpoint.get("Port") or naming.MYSQL_PORT)))
     group = describe_replication_group(elasticache)

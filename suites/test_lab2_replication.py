@@ -1,13 +1,12 @@
 """Lab 2.3: data written on the primary is replicated to the read-only replica.
 
 Read-only checks look at the products table the step created; the writes_data checks write
-rows named CHECK_ROW_PREFIX + a unique token and delete them again.
+rows with a scratch name (naming.scratch_name: never one of the lab's) and delete them again.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
 from contextlib import closing
 from decimal import Decimal
 
@@ -22,7 +21,6 @@ from provisioning.polling import DeadlineExceeded, wait_until
 pytestmark = pytest.mark.step("2.3")
 log = logging.getLogger("dblab")
 
-CHECK_ROW_PREFIX = "dblab-check-"  # rows the writes_data checks create; never the lab's own
 ER_NO_SUCH_TABLE = 1146
 ER_OPTION_PREVENTS_STATEMENT = 1290  # "running with the --read-only option"
 
@@ -129,7 +127,7 @@ def test_replica_is_read_only(lab):
 
 @pytest.mark.writes_data
 def test_replica_refuses_writes_from_the_lab_user(lab):
-    name = f"{CHECK_ROW_PREFIX}{uuid.uuid4().hex[:12]}"
+    name = naming.scratch_name("product")
     endpoint = lab.mysql_endpoint(naming.DB_REPLICA)
     with closing(endpoint.connect()) as replica, replica.cursor() as cursor:
         try:
@@ -144,7 +142,7 @@ def test_replica_refuses_writes_from_the_lab_user(lab):
 
 @pytest.mark.writes_data
 def test_row_written_on_primary_is_read_on_replica(lab, request):
-    name = f"{CHECK_ROW_PREFIX}{uuid.uuid4().hex[:12]}"
+    name = naming.scratch_name("product")
     with closing(lab.mysql(naming.DB_INSTANCE)) as primary, closing(lab.mysql(naming.DB_REPLICA)) as replica:
         with primary.cursor() as cursor:
             cursor.execute("INSERT INTO products (name, price) VALUES (%s, %s)", (name, Decimal("0.01")))

@@ -10,7 +10,6 @@ and product 5 is Wireless Mouse (see products.expected_end_state).
 from __future__ import annotations
 
 import logging
-import uuid
 from contextlib import closing, contextmanager
 from decimal import Decimal
 
@@ -23,7 +22,6 @@ from provisioning.apps.products import ProductRepository
 
 log = logging.getLogger("dblab")
 SUBJECT = f"{naming.DB_INSTANCE} {naming.DB_NAME}.products"
-CHECK_ROW_PREFIX = "dblab-check-"  # rows the writes_data checks create; never the lab's own
 
 
 def columns(lab) -> dict[str, dict]:
@@ -110,7 +108,7 @@ def test_quantity_defaults_to_zero(lab):
 @contextmanager
 def scratch_repository(lab):
     """A connected ProductRepository and a unique token; deletes every row named after the token."""
-    token = f"{CHECK_ROW_PREFIX}{uuid.uuid4().hex[:12]}"
+    token = naming.scratch_name("product")
     repo = ProductRepository(lab.mysql_endpoint())
     with repo:
         try:
@@ -206,7 +204,7 @@ def lab_rows(lab) -> dict[int, dict]:
     with closing(lab.mysql()) as connection, connection.cursor() as cursor:
         try:
             cursor.execute("SELECT id, name, price, quantity FROM products WHERE name NOT LIKE %s ORDER BY id",
-                           (CHECK_ROW_PREFIX + "%",))
+                           (naming.CHECK_SCRATCH + "%",))
         except pymysql.MySQLError as exc:
             pytest.fail(f"{SUBJECT}: cannot read the app's products: {exc}")
         return {row[0]: dict(zip(("id", "name", "price", "quantity"), row)) for row in cursor.fetchall()}

@@ -3,29 +3,30 @@ caching patterns of the lab's cache app (5.3).
 
 Control-plane checks find everything by the lab's names. The data-plane checks read the Redis
 servers bound to the replication group; those marked writes_data run the caching patterns on
-keys of their own (prefix dblab-check-) and a product row of their own, and remove them.
+keys of their own (scratch names: provisioning/naming.py) and a product row of their own, and
+remove them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
 from redis.exceptions import ResponseError
 
+from fixtures.checks import eventually, require
 from fixtures.outcomes import emulator_limited, not_reachable
-from provisioning import elasticache, naming
+from lookups import elasticache, network
+from lookups.found import Found
+from provisioning import naming
 from provisioning.apps import cache
 from provisioning.dataplane import REDIS_PRIMARY, REDIS_REPLICA
 from provisioning.polling import DeadlineExceeded, wait_until
 
 GROUP = naming.REPLICATION_GROUP
-SUBNET_GROUP = naming.CACHE_SUBNET_GROUP
-CHECK_PREFIX = "dblab-check-"
 CONCURRENT_REQUESTS = 50
 CONCURRENT_LIMIT = 10
 # Redis drops an expired key on the next access, so a 1 s window has ended well within this;
@@ -40,47 +41,12 @@ def cache_app():
     return cache
 
 
-def _unique(kind: str) -> str:
-    return f"{CHECK_PREFIX}{kind}-{uuid.uuid4().hex[:12]}"
-
-
-def _eventually(lab, probe, failure: str, timeout: float | None = None):
-    timeout = lab.timeout if timeout is None else timeout
-    try:
-        return wait_until(probe, timeout=timeout, what=failure).value
-    except DeadlineExceeded as exc:
-        cause = f" (last error: {exc.__cause__})" if exc.__cause__ else ""
-        pytest.fail(f"{failure} within {timeout:g}s{cause}")
-
-
-# --- control plane look-ups ----------------------------------------------------------------------
-
-def _subnet_group(lab) -> dict:
-    group = elasticache.describe_subnet_group(lab.client("elasticache"))
-    assert group is not None, f"cache subnet group {SUBNET_GROUP} does not exist"
-    return group
-
-
-def _private_subnets(lab) -> dict[str, dict]:
-    try:
-        return elasticache.private_subnets(lab.client("ec2"))
-    except LookupError as exc:
-        pytest.fail(f"cache subnet group {SUBNET_GROUP}: cannot find the lab's private subnets: {exc}")
-
-
-def _replication_group(lab) -> dict:
-    group = elasticache.describe_replication_group(lab.client("elasticache"))
-    assert group is not None, f"replication group {GROUP} does not exist"
-    return group
-
-
-def _member_clusters(lab, what: str) -> list[dict]:
+def _member_clusters(lab, group: Found, what: str) -> list[dict]:
     """The group's cache clusters; moto describes none, so there the rest is emulator-limited."""
-    group = _replication_group(lab)
-    clusters = elasticache.member_clusters(lab.client("elasticache"), group)
+    clusters = elasticache.member_clusters(lab.client("elasticache"), require(group))
     if not clusters:
         lab.require_real_aws(what, "moto's describe_cache_clusters returns no clusters for a replication group")
-        pytest.fail(f"replication group {GROUP}: none of its member clusters {group.get('MemberClusters')} "
+        pytest.fail(f"{group.subject}: none of its member clusters {group.get('MemberClusters')} "
                     "could be described")
     return clusters
 
@@ -89,34 +55,34 @@ def _member_clusters(lab, what: str) -> list[dict]:
 
 @pytest.mark.step("5.1")
 def test_cache_subnet_group_exists(lab):
-    _subnet_group(lab)
+    require(elasticache.subnet_group(lab.client("elasticache")))
 
 
 @pytest.mark.step("5.1")
 def test_cache_subnet_group_holds_exactly_the_two_private_subnets(lab):
-    group_ids = elasticache.subnet_group_ids(_subnet_group(lab))
-    private = {subnet["SubnetId"]: name for name, subnet in _private_subnets(lab).items()}
-    names = {}
-    if group_ids:
-        for subnet in lab.client("ec2").describe_subnets(SubnetIds=sorted(group_ids))["Subnets"]:
-            names[subnet["SubnetId"]] = naming.tag_value(subnet.get("Tags"), "Name") or "unnamed"
+    group = elasticache.subnet_group(lab.client("elasticache"))
+    group_ids = elasticache.subnet_group_ids(require(group))
+    ec2 = lab.client("ec2")
+    # The lab's private subnets by Lab 1's rule: the same subnets the DB subnet group must hold.
+    private = {require(subnet)["SubnetId"]: name for name, subnet in network.private_subnets(ec2).items()}
+    names = network.subnet_names(ec2, group_ids)
     described = sorted(f"{subnet_id} ({names.get(subnet_id, '?')})" for subnet_id in group_ids)
     assert group_ids == set(private), (
-        f"cache subnet group {SUBNET_GROUP}: subnets are {described}, expected exactly "
+        f"{group.subject}: subnets are {described}, expected exactly "
         f"{', '.join(sorted(private.values()))} ({', '.join(sorted(private))})"
     )
 
 
 @pytest.mark.step("5.1")
 def test_cache_subnet_group_spans_two_availability_zones(lab):
-    group_ids = sorted(elasticache.subnet_group_ids(_subnet_group(lab)))
-    assert group_ids, f"cache subnet group {SUBNET_GROUP} has no subnets"
+    group = elasticache.subnet_group(lab.client("elasticache"))
+    group_ids = sorted(elasticache.subnet_group_ids(require(group)))
+    assert group_ids, f"{group.subject} has no subnets"
     # From EC2, not the group's SubnetAvailabilityZone: moto leaves that empty.
     subnets = lab.client("ec2").describe_subnets(SubnetIds=group_ids)["Subnets"]
     zones = {subnet["SubnetId"]: subnet["AvailabilityZone"] for subnet in subnets}
     assert len(set(zones.values())) >= 2, (
-        f"cache subnet group {SUBNET_GROUP}: subnets are all in {sorted(set(zones.values()))}, "
-        "expected two availability zones"
+        f"{group.subject}: subnets are all in {sorted(set(zones.values()))}, expected two availability zones"
     )
 
 
@@ -124,73 +90,80 @@ def test_cache_subnet_group_spans_two_availability_zones(lab):
 
 @pytest.mark.step("5.2")
 def test_replication_group_is_available(lab):
-    status = _replication_group(lab)["Status"]
-    assert status == "available", f"replication group {GROUP}: status is {status}, expected available"
+    group = elasticache.replication_group(lab.client("elasticache"))
+    status = require(group)["Status"]
+    assert status == "available", f"{group.subject}: status is {status}, expected available"
 
 
 @pytest.mark.step("5.2")
 def test_replication_group_node_type_is_cache_t3_micro(lab):
-    node_type = _replication_group(lab).get("CacheNodeType")
+    group = elasticache.replication_group(lab.client("elasticache"))
+    node_type = require(group).get("CacheNodeType")
     assert node_type == naming.CACHE_NODE_TYPE, (
-        f"replication group {GROUP}: node type is {node_type}, expected {naming.CACHE_NODE_TYPE}"
+        f"{group.subject}: node type is {node_type}, expected {naming.CACHE_NODE_TYPE}"
     )
 
 
 @pytest.mark.step("5.2")
 def test_replication_group_has_automatic_failover_enabled(lab):
-    failover = _replication_group(lab).get("AutomaticFailover")
-    assert failover == "enabled", f"replication group {GROUP}: AutomaticFailover is {failover}, expected enabled"
+    group = elasticache.replication_group(lab.client("elasticache"))
+    failover = require(group).get("AutomaticFailover")
+    assert failover == "enabled", f"{group.subject}: AutomaticFailover is {failover}, expected enabled"
 
 
 @pytest.mark.step("5.2")
 def test_replication_group_has_multi_az_enabled(lab):
-    multi_az = _replication_group(lab).get("MultiAZ")
-    assert multi_az == "enabled", f"replication group {GROUP}: MultiAZ is {multi_az}, expected enabled"
+    group = elasticache.replication_group(lab.client("elasticache"))
+    multi_az = require(group).get("MultiAZ")
+    assert multi_az == "enabled", f"{group.subject}: MultiAZ is {multi_az}, expected enabled"
 
 
 @pytest.mark.step("5.2")
 def test_replication_group_runs_redis_7(lab):
-    engine = _replication_group(lab).get("Engine")  # newer API versions report it on the group
+    group = elasticache.replication_group(lab.client("elasticache"))
+    engine = require(group).get("Engine")  # newer API versions report it on the group
     assert engine in (None, naming.CACHE_ENGINE), (
-        f"replication group {GROUP}: engine is {engine}, expected {naming.CACHE_ENGINE}"
+        f"{group.subject}: engine is {engine}, expected {naming.CACHE_ENGINE}"
     )
-    for cluster in _member_clusters(lab, f"engine version of {GROUP}"):
+    for cluster in _member_clusters(lab, group, f"engine version of {GROUP}"):
         assert (cluster.get("Engine"), cluster.get("EngineVersion", "").split(".")[0]) == (naming.CACHE_ENGINE, "7"), (
-            f"replication group {GROUP}: cluster {cluster['CacheClusterId']} runs "
+            f"{group.subject}: cluster {cluster['CacheClusterId']} runs "
             f"{cluster.get('Engine')} {cluster.get('EngineVersion')}, expected redis 7.x"
         )
 
 
 @pytest.mark.step("5.2")
 def test_replication_group_uses_the_cache_security_group(lab):
-    security_group = elasticache.cache_security_group(lab.client("ec2"))
-    assert security_group is not None, (
-        f"replication group {GROUP}: security group {naming.CACHE_SG} (Lab 1.2) does not exist"
-    )
-    for cluster in _member_clusters(lab, f"security groups of {GROUP}"):
+    # Lab 1.2's group, found by Lab 1's rule.
+    security_group = network.security_group(lab.client("ec2"), naming.CACHE_SG)
+    require(security_group)
+    group = elasticache.replication_group(lab.client("elasticache"))
+    for cluster in _member_clusters(lab, group, f"security groups of {GROUP}"):
         attached = sorted(sg["SecurityGroupId"] for sg in cluster.get("SecurityGroups", ()))
         assert attached == [security_group["GroupId"]], (
-            f"replication group {GROUP}: cluster {cluster['CacheClusterId']} has security groups {attached}, "
-            f"expected only {naming.CACHE_SG} ({security_group['GroupId']})"
+            f"{group.subject}: cluster {cluster['CacheClusterId']} has security groups {attached}, "
+            f"expected only {security_group.subject} ({security_group['GroupId']})"
         )
 
 
 @pytest.mark.step("5.2")
 def test_replication_group_clusters_use_the_cache_subnet_group(lab):
-    for cluster in _member_clusters(lab, f"cache subnet group of {GROUP}"):
-        assert cluster.get("CacheSubnetGroupName") == SUBNET_GROUP, (
-            f"replication group {GROUP}: cluster {cluster['CacheClusterId']} is in cache subnet group "
-            f"{cluster.get('CacheSubnetGroupName')}, expected {SUBNET_GROUP}"
+    group = elasticache.replication_group(lab.client("elasticache"))
+    for cluster in _member_clusters(lab, group, f"cache subnet group of {GROUP}"):
+        assert cluster.get("CacheSubnetGroupName") == naming.CACHE_SUBNET_GROUP, (
+            f"{group.subject}: cluster {cluster['CacheClusterId']} is in cache subnet group "
+            f"{cluster.get('CacheSubnetGroupName')}, expected {naming.CACHE_SUBNET_GROUP}"
         )
 
 
 @pytest.mark.step("5.2")
 def test_replication_group_has_two_member_clusters(lab):
-    members = _replication_group(lab).get("MemberClusters", [])
+    group = elasticache.replication_group(lab.client("elasticache"))
+    members = require(group).get("MemberClusters", [])
     if lab.emulated and len(members) == 1:
         emulator_limited(f"member count of {GROUP}: moto ignores NumCacheClusters=2 and creates one cluster")
     assert len(members) == naming.CACHE_NODES, (
-        f"replication group {GROUP}: {len(members)} member clusters {members}, expected {naming.CACHE_NODES} "
+        f"{group.subject}: {len(members)} member clusters {members}, expected {naming.CACHE_NODES} "
         "(a primary and a replica)"
     )
 
@@ -257,7 +230,7 @@ def _own_product(lab):
     connection = lab.mysql()
     try:
         with connection.cursor() as cursor:
-            cursor.execute("INSERT INTO products (name, price) VALUES (%s, %s)", (_unique("product"), Decimal("10.00")))
+            cursor.execute("INSERT INTO products (name, price) VALUES (%s, %s)", (naming.scratch_name("product"), Decimal("10.00")))
             product_id = cursor.lastrowid
         try:
             yield product_id
@@ -327,7 +300,7 @@ def test_product_update_invalidates_the_cache_so_the_next_read_is_fresh(lab, cac
 
 def _session(client, cache_app) -> tuple[object, str, str]:
     store = cache_app.SessionStore(client)
-    session_id = store.create_session(_unique("user"), {"username": "check", "role": "grader"})
+    session_id = store.create_session(naming.scratch_name("user"), {"username": "check", "role": "grader"})
     return store, session_id, f"{cache.SESSION_KEY_PREFIX}{session_id}"
 
 
@@ -371,7 +344,7 @@ def test_session_delete_removes_it(lab, cache_app):
 
 
 def _limiter(client, cache_app, created: list[str]) -> tuple[object, str]:
-    user = _unique("user")
+    user = naming.scratch_name("user")
     created.append(f"{cache.RATE_LIMIT_KEY_PREFIX}{user}")
     return cache_app.RateLimiter(client), user
 
@@ -403,9 +376,9 @@ def test_rate_limiter_allows_again_after_the_window(lab, cache_app):
         assert not limiter.is_allowed(user, max_requests=2, window_seconds=1)[0], (
             "rate limiter (2 per 1 s): a third request in the window was allowed"
         )
-        _eventually(lab, lambda: limiter.is_allowed(user, max_requests=2, window_seconds=1)[0],
-                    "rate limiter (2 per 1 s): requests were still blocked after the 1 s window ended; none was allowed again",
-                    timeout=WINDOW_RESET_DEADLINE)
+        eventually(lab, lambda: limiter.is_allowed(user, max_requests=2, window_seconds=1)[0],
+                   "rate limiter (2 per 1 s): requests were still blocked after the 1 s window ended; none was allowed again",
+                   timeout=WINDOW_RESET_DEADLINE)
 
 
 @pytest.mark.step("5.3")
@@ -428,7 +401,7 @@ def test_rate_limiter_allows_exactly_the_limit_under_concurrent_requests(lab, ca
 
 
 def _leaderboard(client, cache_app, created: list[str]):
-    key = f"leaderboard:{_unique('game')}"
+    key = f"leaderboard:{naming.scratch_name('game')}"
     created.append(key)
     board = cache_app.Leaderboard(client, key=key)
     for player, score in cache.LAB_SCORES:

@@ -23,155 +23,30 @@ from __future__ import annotations
 import itertools
 import json
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
-from dataclasses import dataclass
 
 import pymysql
 import pytest
-from botocore.exceptions import ClientError
 
-from dblab.bench_stats import bare_loop, budget_rounds, median, overhead_ratio, percentiles
-from provisioning import elasticache, naming, rds
+from fixtures.bench_stats import bare_loop, median, percentiles
+from fixtures.benchmarks import (  # its fixtures `budget` and `medians` come through conftest.py
+    BENCH_KEY_TTL, CALIBRATION_CALLS, POINT_SELECT, PRODUCT_ID, bench_token, dynamodb_call, dynamodb_context,
+    measure_with_overhead, mysql_context, product_row, redis_context, speedup, timings,
+)
+from provisioning import naming
 from provisioning.apps import cache
 from provisioning.apps.orders import PENDING
 
 pytestmark = pytest.mark.bench
 
-# Lab 6.1's single query, and the concurrent test's too.
-POINT_SELECT = "SELECT * FROM products WHERE id = %s"
-PRODUCT_ID = 1
 THREADS = 10
 QUERIES_PER_THREAD = 50
 ORDERS_CUSTOMER = "CUST-001"
-BENCH_PREFIX = "dblab-bench-"  # keys and rows of the writing benchmarks; never the lab's own
-BENCH_KEY_TTL = 300  # seconds: a key left by a killed run expires like the app's cache
 # The longest a written row may take to reach the replica before the benchmark fails. Polling
 # is a tight loop (a sleep would swamp sub-millisecond lag), so it is kept short of lab.timeout,
 # which is sized for RDS changes on AWS (30 minutes).
 REPLICA_DEADLINE = 10.0
-# Calls timed before choosing the number of rounds; they warm the connection as well.
-CALIBRATION_CALLS = 50
-MAX_ROUNDS = 5000  # single-call benchmarks: p99 from thousands of samples, a fraction of a second locally
-
-
-@dataclass(frozen=True)
-class Budget:
-    seconds: float  # per benchmark, --benchmark-max-time
-    min_rounds: int  # --benchmark-min-rounds
-
-    def rounds(self, per_call_seconds: float, cap: int = MAX_ROUNDS) -> int:
-        return budget_rounds(per_call_seconds, self.seconds, self.min_rounds, cap)
-
-
-@pytest.fixture
-def budget(request, benchmark) -> Budget:
-    if benchmark.disabled:
-        pytest.skip("pytest-benchmark is disabled (under xdist or --benchmark-disable); "
-                    "the benchmarks run in a pass of their own: make bench")
-    return Budget(float(request.config.getoption("benchmark_max_time")),
-                  int(request.config.getoption("benchmark_min_rounds")))
-
-
-@pytest.fixture(scope="module")
-def medians() -> dict[str, float]:
-    """Per-call medians measured in this run, so ratios compare numbers from the same run."""
-    return {}
-
-
-def _token() -> str:
-    return f"{BENCH_PREFIX}{uuid.uuid4().hex[:12]}"
-
-
-# --- context ----------------------------------------------------------------------------------
-
-def run_context(lab) -> dict:
-    return {"target": lab.target, "emulated": lab.emulated, "region": lab.clients.target.region}
-
-
-def mysql_context(lab, connection, instance_id: str) -> dict:
-    instance = rds.describe_db_instance(lab.client("rds"), instance_id)
-    assert instance is not None, f"RDS instance {instance_id} does not exist"
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT VERSION()")
-        version = cursor.fetchone()[0]
-    return {
-        **run_context(lab),
-        "instance": instance_id,
-        "instance_class": instance.get("DBInstanceClass"),
-        "rds_engine": f"{instance.get('Engine')} {instance.get('EngineVersion')}",
-        "engine": "mariadb" if "mariadb" in version.lower() else "mysql",
-        "engine_version": version,
-        "server": lab.mysql_endpoint(instance_id).describe(),
-        "data_plane": lab.dataplane.engine_note or "the instance's own endpoint",
-    }
-
-
-def redis_context(lab, client) -> dict:
-    group = elasticache.describe_replication_group(lab.client("elasticache"))
-    assert group is not None, f"replication group {naming.REPLICATION_GROUP} does not exist"
-    return {
-        **run_context(lab),
-        "replication_group": naming.REPLICATION_GROUP,
-        "node_class": group.get("CacheNodeType"),
-        "engine": "redis",
-        "engine_version": client.info("server").get("redis_version"),
-        "server": lab.redis_endpoint().describe(),
-        "data_plane": lab.dataplane.engine_note or "the replication group's own endpoint",
-    }
-
-
-def dynamodb_context(lab, client) -> dict:
-    try:
-        table = client.describe_table(TableName=naming.ORDERS_TABLE)["Table"]
-    except ClientError as error:
-        pytest.fail(f"DynamoDB table {naming.ORDERS_TABLE}: {error.response['Error'].get('Code')}")
-    target = lab.clients.target
-    return {
-        **run_context(lab),
-        "table": naming.ORDERS_TABLE,
-        "capacity": (table.get("BillingModeSummary") or {}).get("BillingMode", "PROVISIONED"),
-        "engine": "dynamodb",
-        "engine_version": "emulated" if target.emulated else "AWS",
-        "server": target.endpoint_url or f"https://dynamodb.{target.region}.amazonaws.com",
-    }
-
-
-# --- measuring ----------------------------------------------------------------------------------
-
-def measure_with_overhead(benchmark, call, budget: Budget) -> dict:
-    """Benchmark `call` one call per round and, before every round, time the same call bare
-    (perf_counter around the call, nothing else). Pairing them round by round cancels drift and
-    this VM's bimodal scheduling (same-core vs cross-core runs differ ~2x), which a bare loop run
-    before or after the benchmark does not: there the ratio swung from 0.75 to 1.30 by itself.
-    pedantic's setup runs outside the timed region, so the bare call costs the benchmark nothing."""
-    estimate = median(bare_loop(call, CALIBRATION_CALLS))
-    rounds = budget.rounds(estimate)
-    warmup = min(100, max(2, rounds // 20))
-    bare: list[float] = []
-    clock = time.perf_counter
-
-    def bare_call():
-        start = clock()
-        call()
-        bare.append(clock() - start)
-
-    benchmark.pedantic(call, setup=bare_call, rounds=rounds, iterations=1, warmup_rounds=warmup)
-    bare_median = median(bare[warmup:])
-    return {
-        **{f"{name}_s": value for name, value in percentiles(benchmark.stats.stats.data).items()},
-        "bare_loop_median_s": bare_median,
-        "harness_overhead": round(overhead_ratio(benchmark.stats.stats.median, bare_median), 4),
-    }
-
-
-def _product_row(connection) -> dict:
-    with connection.cursor(pymysql.cursors.DictCursor) as cursor:
-        cursor.execute(POINT_SELECT, (PRODUCT_ID,))
-        row = cursor.fetchone()
-    assert row is not None, f"{naming.DB_INSTANCE}: products has no row id {PRODUCT_ID} (Lab 3.2)"
-    return row
 
 
 # --- single calls: database, then cache (6.1, 6.2) -----------------------------------------------
@@ -182,7 +57,7 @@ def _product_row(connection) -> dict:
 def test_point_select_by_primary_key(lab, benchmark, budget, medians):
     benchmark.group = "6.1 MySQL"
     with closing(lab.mysql(naming.DB_INSTANCE)) as connection:
-        _product_row(connection)
+        product_row(connection)
         benchmark.extra_info.update(mysql_context(lab, connection, naming.DB_INSTANCE))
         # The product as the app uses it (a dict), as the cache benchmarks return it too.
         with connection.cursor(pymysql.cursors.DictCursor) as cursor:
@@ -195,23 +70,15 @@ def test_point_select_by_primary_key(lab, benchmark, budget, medians):
     medians["point_select"] = benchmark.stats.stats.median
 
 
-def _speedup(benchmark, medians) -> dict:
-    """How many times faster than the point select of this same run (None when it did not run)."""
-    database = medians.get("point_select")
-    if database is None:
-        return {"speedup_over_database": None, "database_median_s": None}
-    return {"speedup_over_database": round(database / benchmark.stats.stats.median, 3), "database_median_s": database}
-
-
 @pytest.mark.step("6.2")
 @pytest.mark.writes_data
 def test_redis_get_of_a_cached_product(lab, benchmark, budget, medians):
     """GET and decode product 1 as the cache-aside app caches it, from a key of its own."""
     benchmark.group = "6.2 cache vs database"
     with closing(lab.mysql(naming.DB_INSTANCE)) as connection:
-        payload = cache.serialise_row(_product_row(connection))
+        payload = cache.serialise_row(product_row(connection))
     client = lab.redis()
-    key = f"{_token()}:{cache.PRODUCT_KEY_PREFIX}{PRODUCT_ID}"
+    key = f"{bench_token('get')}:{cache.PRODUCT_KEY_PREFIX}{PRODUCT_ID}"
     try:
         benchmark.extra_info.update(redis_context(lab, client))
         client.set(key, payload, ex=BENCH_KEY_TTL)
@@ -224,7 +91,7 @@ def test_redis_get_of_a_cached_product(lab, benchmark, budget, medians):
     finally:
         client.delete(key)
         client.close()
-    benchmark.extra_info.update(_speedup(benchmark, medians))
+    benchmark.extra_info.update(speedup(benchmark, medians))
 
 
 @pytest.mark.step("6.2")
@@ -235,7 +102,7 @@ def test_cache_aside_read_of_a_product(lab, benchmark, budget, medians):
     benchmark_cached_pattern. No warm-up, so the miss is part of the numbers."""
     benchmark.group = "6.2 cache vs database"
     client = lab.redis()
-    prefix = f"{_token()}:{cache.PRODUCT_KEY_PREFIX}"
+    prefix = f"{bench_token('cache-aside')}:{cache.PRODUCT_KEY_PREFIX}"
     repository = cache.CachedProductRepository(client, lab.mysql_endpoint(naming.DB_INSTANCE).connect,
                                                ttl=BENCH_KEY_TTL, key_prefix=prefix, all_key=f"{prefix}all")
     try:
@@ -255,8 +122,8 @@ def test_cache_aside_read_of_a_product(lab, benchmark, budget, medians):
         "operation": f"CachedProductRepository.get_product({PRODUCT_ID})",
         "cache_hits": repository.hits,
         "cache_misses": repository.misses,
-        **{f"{name}_s": value for name, value in percentiles(benchmark.stats.stats.data).items()},
-        **_speedup(benchmark, medians),
+        **timings(benchmark.stats.stats.data),
+        **speedup(benchmark, medians),
     })
 
 
@@ -270,7 +137,7 @@ def test_concurrent_point_selects_10_threads_x_50(lab, benchmark, budget):
     benchmark.group = "6.1 MySQL concurrency"
     connections = [lab.mysql(naming.DB_INSTANCE) for _ in range(THREADS)]
     try:
-        _product_row(connections[0])
+        product_row(connections[0])
         benchmark.extra_info.update(mysql_context(lab, connections[0], naming.DB_INSTANCE))
         latencies: list[float] = []
 
@@ -315,7 +182,7 @@ def test_replica_read_after_write_delay(lab, benchmark, budget):
     """Time from an insert's commit returning on the primary to the row being visible on the
     replica. The replica is polled in a tight loop, so the resolution is one replica query."""
     benchmark.group = "6.1 MySQL replication"
-    prefix = _token()
+    prefix = bench_token("replica")
     numbers = itertools.count()
     with closing(lab.mysql(naming.DB_INSTANCE)) as primary, closing(lab.mysql(naming.DB_REPLICA)) as replica:
         benchmark.extra_info.update(mysql_context(lab, replica, naming.DB_REPLICA))
@@ -347,14 +214,7 @@ def test_replica_read_after_write_delay(lab, benchmark, budget):
             writer.execute("DELETE FROM products WHERE name LIKE %s", (f"{prefix}-%",))
             writer.close()
             reader.close()
-    benchmark.extra_info.update({f"{name}_s": value for name, value in percentiles(benchmark.stats.stats.data).items()})
-
-
-def _dynamodb_call(what: str, call):
-    try:
-        return call()
-    except ClientError as error:
-        pytest.fail(f"DynamoDB table {naming.ORDERS_TABLE}: {what}: {error.response['Error'].get('Code')}")
+    benchmark.extra_info.update(timings(benchmark.stats.stats.data))
 
 
 @pytest.mark.step("6.3")
@@ -362,7 +222,7 @@ def test_dynamodb_get_item_by_key(lab, benchmark, budget):
     benchmark.group = "6.1 DynamoDB"
     client = lab.client("dynamodb")
     benchmark.extra_info.update(dynamodb_context(lab, client))
-    found = _dynamodb_call("query", lambda: client.query(
+    found = dynamodb_call("query", lambda: client.query(
         TableName=naming.ORDERS_TABLE, KeyConditionExpression="customer_id = :c",
         ExpressionAttributeValues={":c": {"S": ORDERS_CUSTOMER}}, Limit=1))["Items"]
     assert found, f"DynamoDB table {naming.ORDERS_TABLE}: no order of {ORDERS_CUSTOMER} to read (Lab 4.2)"
@@ -371,12 +231,12 @@ def test_dynamodb_get_item_by_key(lab, benchmark, budget):
     def get_item():
         return client.get_item(TableName=naming.ORDERS_TABLE, Key=key)
 
-    assert "Item" in _dynamodb_call("get_item", get_item), \
+    assert "Item" in dynamodb_call("get_item", get_item), \
         f"DynamoDB table {naming.ORDERS_TABLE}: get_item misses the order {key} that query found"
     benchmark.extra_info["operation"] = f"get_item {ORDERS_CUSTOMER} {key['order_date']['S']}"
     estimate = median(bare_loop(get_item, 5))
     benchmark.pedantic(get_item, rounds=budget.rounds(estimate, cap=1000), iterations=1, warmup_rounds=5)
-    benchmark.extra_info.update({f"{name}_s": value for name, value in percentiles(benchmark.stats.stats.data).items()})
+    benchmark.extra_info.update(timings(benchmark.stats.stats.data))
 
 
 @pytest.mark.step("6.3")
@@ -390,9 +250,9 @@ def test_dynamodb_status_index_query(lab, benchmark, budget):
                             KeyConditionExpression="#s = :s", ExpressionAttributeNames={"#s": "status"},
                             ExpressionAttributeValues={":s": {"S": PENDING}})
 
-    count = _dynamodb_call(f"query {naming.STATUS_INDEX}", query_pending)["Count"]
+    count = dynamodb_call(f"query {naming.STATUS_INDEX}", query_pending)["Count"]
     assert count, f"DynamoDB index {naming.STATUS_INDEX}: no {PENDING} order to find (Lab 4.2)"
     benchmark.extra_info.update({"operation": f"query {naming.STATUS_INDEX} status={PENDING}", "items": count})
     estimate = median(bare_loop(query_pending, 5))
     benchmark.pedantic(query_pending, rounds=budget.rounds(estimate, cap=1000), iterations=1, warmup_rounds=5)
-    benchmark.extra_info.update({f"{name}_s": value for name, value in percentiles(benchmark.stats.stats.data).items()})
+    benchmark.extra_info.update(timings(benchmark.stats.stats.data))

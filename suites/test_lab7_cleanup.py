@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from provisioning.inventory import lab_leftovers
+from fixtures.outcomes import not_gradable
+from lookups.inventory import lab_leftovers
 
 pytestmark = pytest.mark.step("7.5")
 
@@ -24,7 +25,7 @@ class Cleanup:
 @pytest.fixture(scope="module")
 def cleaned_up(lab_environment, lab_config) -> Cleanup:
     if not lab_config.provision:
-        pytest.skip("not-gradable: this run did not provision the lab, so it does not delete it")
+        not_gradable("this run did not provision the lab, so it does not delete it")
     pids = lab_environment.server_pids()
     results = lab_environment.teardown()
     # MariaDB and Redis stop now; the emulator stays up until the session ends so the

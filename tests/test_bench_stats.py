@@ -4,7 +4,7 @@ import statistics
 
 import pytest
 
-from dblab.bench_stats import (MIN_SAMPLES_FOR_P99, bare_loop, budget_rounds, overhead_ratio, percentile,
+from fixtures.bench_stats import (MIN_SAMPLES_FOR_P99, bare_loop, budget_rounds, overhead_ratio, percentile,
                                percentiles)
 
 

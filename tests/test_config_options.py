@@ -1,8 +1,14 @@
 """Configuration: one prefix, env and ini twins, target from -m, one-line usage errors."""
 
+import subprocess
+import sys
+
 import pytest
 
 from fixtures.config import OPTIONS, target_from_markexpr
+from provisioning import settings
+
+from .conftest import REPO_ROOT
 
 PLUGINS = ["-p", "fixtures.plugin", "-p", "fixtures.steps", "-p", "fixtures.environment"]
 
@@ -11,7 +17,7 @@ import json
 def test_show(lab_config):
     print("CONFIG", json.dumps({"target": lab_config.target, "endpoint": lab_config.aws.endpoint_url,
           "timeout": lab_config.timeout, "ssh": lab_config.ssh_cidr, "provision": lab_config.provision,
-          "run_id": lab_config.run_id}))
+          "run_id": lab_config.run_id, "reports": str(lab_config.reports_dir)}))
 """
 
 
@@ -99,3 +105,57 @@ def test_aws_target_needs_provision_or_an_emulator(lab_pytester, monkeypatch):
     result = lab_pytester.runpytest_subprocess(*PLUGINS, "-p", "no:cacheprovider", "-m", "aws")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert any("--lab-provision" in line for line in result.errlines)
+
+
+def test_reports_dir_given_on_the_command_line_or_in_the_environment_is_relative_to_the_invocation(tmp_path):
+    here, root = tmp_path.resolve() / "here", tmp_path.resolve() / "root"
+
+    def reports(given=None, environ=None, ini=None):
+        pick = lambda value: (lambda option: value if option.name == "reports-dir" else None)  # noqa: E731
+        raw = settings.gather(pick(given), environ or {}, pick(ini))
+        return settings.resolve_reports_dir(raw, invocation_dir=here, rootdir=root)
+
+    assert reports() == root / "reports"
+    assert reports(ini="graded") == root / "graded"
+    assert reports(environ={"LAB_REPORTS_DIR": "env"}, ini="graded") == here / "env"
+    assert reports("cli", {"LAB_REPORTS_DIR": "env"}, "graded") == here / "cli"
+
+
+def test_reports_dir_is_one_of_the_lab_options(lab_pytester, monkeypatch):
+    monkeypatch.setenv("LAB_REPORTS_DIR", "graded")
+    assert run_config(lab_pytester)["reports"] == str((lab_pytester.path / "graded").resolve())
+    monkeypatch.delenv("LAB_REPORTS_DIR")
+    assert run_config(lab_pytester, ini="lab_reports_dir = out")["reports"] == str((lab_pytester.path / "out").resolve())
+
+
+def test_the_settings_table_needs_neither_pytest_nor_boto3():
+    # dblab sweep and dblab grade build their options from it before anything else is imported.
+    code = "import sys, provisioning.settings; print(sorted({'pytest', '_pytest', 'boto3'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_dblab_commands_take_the_same_options_with_the_same_variables_and_messages(monkeypatch):
+    from dblab import grade, sweep
+    from dblab.cli import build_parser
+
+    for variable in ("AWS_ENDPOINT_URL", "LOCALSTACK_HOST"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("LAB_TIMEOUT", "7")
+    monkeypatch.setenv("LAB_REGION", "eu-west-1")
+    raw = settings.from_arguments(build_parser().parse_args(["sweep"]), sweep.FLAGS)
+    assert (settings.resolve_aws(raw).region, settings.resolve_timeout(raw, target="aws", grade=False)) == ("eu-west-1", 7.0)
+    monkeypatch.delenv("LAB_TIMEOUT")
+    raw = settings.from_arguments(build_parser().parse_args(["grade", "--roster", "class.csv"]), grade.FLAGS)
+    assert settings.resolve_timeout(raw, target="aws", grade=True) == settings.timeout_default("aws", grade=True)
+    raw = settings.from_arguments(build_parser().parse_args(["grade", "--roster", "x", "--timeout", "soon"]), grade.FLAGS)
+    with pytest.raises(settings.SettingsError, match=r"^--timeout takes seconds, not 'soon'$"):
+        settings.resolve_timeout(raw, target="aws", grade=True)
+
+
+def test_a_bad_value_from_the_environment_names_the_variable(lab_pytester, monkeypatch):
+    monkeypatch.setenv("LAB_TIMEOUT", "soon")
+    lab_pytester.makepyfile(test_show=SHOW_CONFIG)
+    result = lab_pytester.runpytest_subprocess(*PLUGINS, "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert any("LAB_TIMEOUT takes seconds, not 'soon'" in line for line in result.errlines), result.errlines

@@ -65,7 +65,7 @@ def test_every_check_is_marked_with_a_lab_4_step():
 def test_check_passes_on_the_provisioned_lab(ctx, lab, check):
     provision(ctx)
     CHECKS[check](lab)
-    left = [i["customer_id"] for i in table_resource(ctx).scan()["Items"] if i["customer_id"].startswith(lab4.CHECK_PREFIX)]
+    left = [i["customer_id"] for i in table_resource(ctx).scan()["Items"] if i["customer_id"].startswith(naming.CHECK_SCRATCH)]
     assert not left, f"{check} left orders behind: {left}"
 
 

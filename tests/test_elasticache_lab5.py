@@ -376,9 +376,9 @@ def test_data_plane_checks_pass_after_the_app_run_and_leave_nothing(app_ctx, dat
                 for name in sorted(DATA_PLANE)}
     assert {name: o for name, o in outcomes.items() if o != "passed"} == {}
     with primary(redis_pair) as client:
-        assert list(client.scan_iter(match=f"*{lab5.CHECK_PREFIX}*")) == []
+        assert list(client.scan_iter(match=f"*{naming.CHECK_SCRATCH}*")) == []
     with closing(mysql_pair.primary.connect()) as connection, connection.cursor() as cursor:
-        cursor.execute("SELECT COUNT(*) FROM products WHERE name LIKE %s", (f"{lab5.CHECK_PREFIX}%",))
+        cursor.execute("SELECT COUNT(*) FROM products WHERE name LIKE %s", (f"{naming.CHECK_SCRATCH}%",))
         assert cursor.fetchone()[0] == 0
 
 

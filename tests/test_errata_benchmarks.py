@@ -1,6 +1,6 @@
 """Erratum 5: Lab 6.1's numbers. Its p99 of 100 samples is their maximum, its "concurrent" test
 times another query than its single test, and it times with the wall clock. Each shown the
-lab's way, then the suite's (dblab/bench_stats.py, suites/test_lab6_performance.py)."""
+lab's way, then the suite's (fixtures/bench_stats.py, suites/test_lab6_performance.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from dblab.bench_stats import percentiles
+from fixtures.bench_stats import percentiles
 
 LAB_SINGLE_QUERY = "SELECT * FROM products WHERE id = 1"  # Lab 6.1 single_query_test
 LAB_CONCURRENT_QUERY = "SELECT * FROM products"  # Lab 6.1 concurrent_query_test's worker

@@ -17,11 +17,12 @@ from pathlib import Path
 import pytest
 
 from grading.rubric import load_rubric
+from lookups.inventory import lab_leftovers
+from lookups.network import security_group
 from provisioning import lab, naming
+from provisioning.catalogue import load_steps
 from provisioning.context import ProvisionContext
 from provisioning.dataplane import DataPlane
-from provisioning.inventory import lab_leftovers
-from provisioning.network import find_security_group, find_vpcs
 from provisioning.readonly import is_read
 from provisioning.passwords import generate_password
 
@@ -118,7 +119,7 @@ def ssh_open(reference, moto_server, session_aws_clients, grade_account) -> Grad
     """The whole lab, but SSH to the bastion's group is open to the world."""
     build_lab(session_aws_clients)  # idempotent: adopts what the reference left, rebuilds after a reset
     ec2 = session_aws_clients("ec2")
-    group = find_security_group(ec2, find_vpcs(ec2)[0]["VpcId"], naming.EC2_SG)
+    group = security_group(ec2, naming.EC2_SG)
     ec2.authorize_security_group_ingress(GroupId=group["GroupId"], IpPermissions=[
         {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
     return grade_account("bob")
@@ -207,7 +208,7 @@ def test_allure_results_are_labelled_by_student_lab_and_step(reference):
     labels = {label["name"]: label["value"] for label in vpc["labels"]}
     assert labels["student"] == labels["parentSuite"] == "alice"
     assert labels["step"] == "1.1" and labels["lab"].startswith("Lab 1")
-    assert labels["subSuite"] == "1.1 Create VPC infrastructure"
+    assert labels["subSuite"] == f"1.1 {load_steps()['1.1'].title}"
 
 
 # --- read-only ------------------------------------------------------------------------------------

@@ -8,6 +8,10 @@ import pytest
 from botocore.exceptions import ClientError, NoCredentialsError
 
 from grading.plugin import _grader_problem
+from provisioning.errors import DENIED, DENIED_CODES, REJECTED, REJECTED_CODES, access_problem
+from provisioning.outcomes import (
+    BLOCKED, NOT_GRADABLE, OTHER_SKIP, SKIP_KINDS, blocked_by, classify_skip, skip_detail, skip_message, status_of_skip,
+)
 from provisioning.readonly import WriteRefused
 
 PLUGINS = ["-p", "fixtures.plugin", "-p", "fixtures.steps", "-p", "fixtures.environment", "-p", "grading.plugin",
@@ -113,7 +117,7 @@ def test_access_denied_and_refused_writes_are_not_gradable_instead_of_failing(gr
     assert (steps["1.1"]["status"], steps["1.1"]["points"], steps["1.1"]["max_points"]) == ("pass", 20, 20)
     assert steps["4.1"]["status"] == "not_gradable" and "refused a write" in steps["4.1"]["reason"]
     assert steps["4.3"]["status"] == "pass", "a check the grader could not run blocks nothing"
-    result.fnmatch_lines(["*not-gradable: UnauthorizedOperation on DescribeVpcAttribute*"])
+    result.fnmatch_lines(["*not_gradable: UnauthorizedOperation on DescribeVpcAttribute*"])
 
 
 def test_a_partly_wrong_prerequisite_blocks_nothing(graded):
@@ -134,9 +138,18 @@ def test_failures_print_one_line_each_and_the_grade_summary(graded):
     assert not any(line.startswith("    def test_") for line in result.lines), "tracebacks are one line when grading"
 
 
+def _caused_by(cause: BaseException) -> BaseException:
+    """An error a check raised about an AWS error (raise ... from error)."""
+    error = RuntimeError("the check's own words")
+    error.__cause__ = cause
+    return error
+
+
 @pytest.mark.parametrize("exception, expected", [
     (ClientError({"Error": {"Code": "AccessDenied", "Message": "x"}}, "DescribeDBInstances"), "AccessDenied on DescribeDBInstances"),
     (ClientError({"Error": {"Code": "DBInstanceNotFound", "Message": "x"}}, "DescribeDBInstances"), None),
+    (ClientError({"Error": {"Code": "ExpiredToken", "Message": "x"}}, "DescribeVpcs"), "ExpiredToken on DescribeVpcs"),
+    (_caused_by(ClientError({"Error": {"Code": "AccessDeniedException"}}, "GetItem")), "AccessDeniedException on GetItem"),
     (NoCredentialsError(), "could not reach AWS"),
     (WriteRefused("grading is read-only: ec2:CreateTags refused"), "refused a write"),
     (AssertionError("VPC database-lab-vpc: not found"), None),
@@ -164,3 +177,22 @@ def test_a_grader_without_credentials_writes_no_grade_and_says_why(tmp_path):
     assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout[-2000:]
     assert "erin: no grade written: could not read the account id (NoCredentialsError" in result.stdout
     assert not (tmp_path / "reports" / "grades" / "erin.json").exists()
+
+
+@pytest.mark.parametrize("kind", SKIP_KINDS)
+def test_a_skip_reason_reads_back_as_the_kind_it_was_built_with(kind):
+    reason = skip_message(kind, "step 1.3 (a title) failed: see why")
+    assert classify_skip(reason) == kind
+    assert skip_detail(reason) == "step 1.3 (a title) failed: see why"
+    assert status_of_skip(reason) == (BLOCKED if kind == BLOCKED else NOT_GRADABLE)
+
+
+def test_a_plain_skip_has_no_kind_and_a_blocked_reason_names_its_prerequisite():
+    assert classify_skip("no tunnel today") == OTHER_SKIP and skip_detail("no tunnel today") == "no tunnel today"
+    assert blocked_by(skip_message(BLOCKED, "step 1.3 (a title) failed in x")) == "1.3"
+
+
+def test_each_aws_error_code_is_either_denied_or_rejected():
+    assert not DENIED_CODES & REJECTED_CODES
+    assert {access_problem(ClientError({"Error": {"Code": code}}, "Op")) for code in DENIED_CODES} == {DENIED}
+    assert {access_problem(ClientError({"Error": {"Code": code}}, "Op")) for code in REJECTED_CODES} == {REJECTED}

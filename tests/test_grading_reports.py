@@ -22,7 +22,7 @@ def sample_grade(student="alice", ssh=PASS, message="ingress is tcp 22 from 0.0.
         CheckOutcome("test_dns", "test_dns", "1.1", PASS, nodeid="suites/a.py::test_dns"),
         CheckOutcome("test_ssh", "test_ssh", "1.2", ssh, message if ssh == FAIL else "", "suites/a.py::test_ssh"),
         CheckOutcome("test_available", "test_available", "1.4", BLOCKED if ssh == FAIL else PASS,
-                     "blocked: step 1.2 (Create security groups) failed in suites/a.py::test_ssh" if ssh == FAIL else "",
+                     "blocked: step 1.2 (a title) failed in suites/a.py::test_ssh" if ssh == FAIL else "",
                      "suites/a.py::test_available"),
         CheckOutcome("test_rows", "test_rows", "2.3", NOT_GRADABLE, "not-reachable: pass --lab-mysql-url",
                      "suites/b.py::test_rows"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -77,6 +78,55 @@ def test_dblab_grade_with_a_malformed_roster_exits_2_with_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == f"dblab grade: {roster} row 2: expected student,credentials,region[,bastion_key], got 2 column(s)"
     assert not (tmp_path / "reports").exists()
+
+
+def _custom_rubric(directory: Path, version: str) -> Path:
+    rubric = directory / "rubric.toml"
+    shipped = (REPO_ROOT / "grading" / "rubric.toml").read_text()
+    rubric.write_text(re.sub(r'(?m)^version = .*$', f'version = "{version}"', shipped, count=1))
+    return rubric
+
+
+def test_lab_rubric_grades_a_not_gradable_row_too(tmp_path):
+    rubric = _custom_rubric(tmp_path, "custom-7")
+    roster = tmp_path / "class.csv"
+    roster.write_text(f"nobody,no-such-profile,{naming.REGION}\n")
+    result = _dblab_grade(roster, tmp_path / "reports", endpoint=None, env={"LAB_RUBRIC": str(rubric)})
+    assert "nobody: not gradable: profile no-such-profile" in result.stdout, result.stdout + result.stderr
+    grade = _grade(tmp_path / "reports", "nobody")
+    assert (grade["rubric_version"], grade["rubric_file"]) == ("custom-7", str(rubric))
+
+
+def test_graded_and_not_gradable_rows_share_the_rubric_command_line_first(tmp_path, monkeypatch):
+    from argparse import Namespace
+
+    from dblab.grade import grade_command, grading_rubric
+
+    here = tmp_path.resolve()
+    monkeypatch.chdir(here)
+    monkeypatch.setenv("LAB_RUBRIC", "env.toml")
+    assert grading_rubric([]) == here / "env.toml"
+    assert grading_rubric(["--lab-rubric", "cli.toml"]) == here / "cli.toml"
+    assert grading_rubric(["--lab-rubric=a.toml", "--lab-rubric=b.toml"]) == here / "b.toml"  # the last, as pytest
+    (entry,) = parse_roster(f"alice,alice-profile,{naming.REGION}\n")
+    args = Namespace(rubric=grading_rubric(["--lab-rubric=cli.toml"]), timeout=5.0, pytest_args=["--lab-rubric=cli.toml"])
+    assert grade_command(entry, args, here / "reports")[-1] == f"--lab-rubric={here / 'cli.toml'}"
+
+
+def test_a_missing_rubric_stops_dblab_grade_with_one_line(tmp_path):
+    roster = tmp_path / "class.csv"
+    roster.write_text(f"nobody,no-such-profile,{naming.REGION}\n")
+    result = _dblab_grade(roster, tmp_path / "reports", endpoint=None, env={"LAB_RUBRIC": str(tmp_path / "none.toml")})
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"dblab grade: rubric {tmp_path / 'none.toml'}: no such file " \
+                                    "(--lab-rubric takes a path to a rubric .toml)"
+
+
+def test_grading_runs_get_no_lab_setting_from_the_instructors_shell():
+    from dblab.grade import SCRUBBED_ENV
+    from provisioning.settings import ENV_NAMES
+
+    assert set(ENV_NAMES) <= set(SCRUBBED_ENV) and {"LAB_RUBRIC", "LAB_MYSQL_URL", "AWS_PROFILE"} <= set(SCRUBBED_ENV)
 
 
 # --- the tunnel ----------------------------------------------------------------------------------
@@ -261,9 +311,11 @@ def _assumed(endpoint: str, role_arn: str) -> dict:
             "aws_session_token": credentials["SessionToken"]}
 
 
-def _dblab_grade(roster: Path, reports: Path, *, endpoint: str | None, extra: tuple[str, ...] = ()):
+def _dblab_grade(roster: Path, reports: Path, *, endpoint: str | None, extra: tuple[str, ...] = (),
+                 env: dict | None = None):
     environ = {k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL", "LOCALSTACK_HOST", "AWS_PROFILE")}
     environ["AWS_CONFIG_FILE"] = os.devnull  # no instructor profiles: "no-such-profile" must be missing
+    environ.update(env or {})
     command = [sys.executable, "-m", "dblab", "grade", "--roster", str(roster), "--reports", str(reports),
                "--timeout", "5", *extra]
     if endpoint:

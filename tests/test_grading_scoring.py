@@ -75,7 +75,7 @@ def test_a_step_nobody_could_look_at_is_left_out_of_max_score_with_the_option_to
     rubric = make_rubric(s1_1=(60, {"vpc": 1}), s2_3=(40, {"rows": 1, "write": 1}))
     result = grade(rubric, [
         outcome("1.1", "vpc", PASS),
-        outcome("2.3", "write", NOT_GRADABLE, "not-gradable: grading never writes", writes_data=True),
+        outcome("2.3", "write", NOT_GRADABLE, "not_gradable: grading never writes", writes_data=True),
         outcome("2.3", "rows", NOT_GRADABLE, "not-reachable: pass --lab-mysql-url"),
     ], CONTEXT)
     step = step_of(result, "2.3")
@@ -87,7 +87,7 @@ def test_a_step_nobody_could_look_at_is_left_out_of_max_score_with_the_option_to
 
 def test_a_blocked_step_earns_nothing_and_its_checks_carry_no_hint_but_name_the_blocker():
     rubric = make_rubric(s1_3=(4, {"group": 1}), s1_4=(10, {"available": 1, "class": 1}))
-    reason = "blocked: step 1.3 (Create RDS subnet group) failed in suites/x.py::group"
+    reason = "blocked: step 1.3 (a title) failed in suites/x.py::group"
     result = grade(rubric, [outcome("1.3", "group", FAIL, "not found"),
                             outcome("1.4", "available", BLOCKED, reason), outcome("1.4", "class", BLOCKED, reason)],
                    CONTEXT)

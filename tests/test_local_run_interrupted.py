@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pytest
 
+from lookups.inventory import lab_leftovers
+from lookups.network import vpc
 from provisioning import naming
 from provisioning.aws import AwsClients, AwsTarget
 from provisioning.dynamodb import describe_table
-from provisioning.inventory import lab_leftovers
 from provisioning.local.processes import free_port
-from provisioning.network import find_vpc
 from provisioning.polling import wait_until
 from suites.test_lab7_cleanup import EMULATOR_UNDELETABLE
 
@@ -118,7 +118,7 @@ def sweep(endpoint: str, *args: str) -> subprocess.CompletedProcess:
 
 def provisioning_halfway(clients):
     """The VPC is there and the orders table (step 4.1) not yet."""
-    return find_vpc(clients("ec2")) is not None and describe_table(clients("dynamodb")) is None
+    return bool(vpc(clients("ec2"))) and describe_table(clients("dynamodb")) is None
 
 
 POINTS = {

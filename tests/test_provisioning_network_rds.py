@@ -14,7 +14,10 @@ from types import SimpleNamespace
 import pytest
 
 from fixtures.lab import LabContext
-from provisioning import bastion, inventory, naming, network, rds
+from lookups import bastion as find_bastion
+from lookups import inventory
+from lookups import network as find_network
+from provisioning import bastion, naming, network, rds
 from provisioning import lab as lab_module
 from provisioning.aws import AwsClients, AwsTarget
 from provisioning.context import ProvisionContext
@@ -109,7 +112,7 @@ def lab(aws_clients):
 # --- declarations --------------------------------------------------------------------------------
 
 def test_steps_and_teardown_are_declared_with_the_lab_ids():
-    provisioning, teardown = lab_module.provisioning_steps(), lab_module.teardown_steps()
+    provisioning = lab_module.provisioning_steps()
     assert [s.step for s in lab_module.steps_of(network, provisioning)] == ["1.1", "1.2"]
     assert [s.step for s in lab_module.steps_of(rds, provisioning)] == ["1.3", "1.4", "2.1", "2.2"]
     assert [s.step for s in lab_module.steps_of(bastion, provisioning)] == ["1.5"]
@@ -190,7 +193,7 @@ def snapshot(clients) -> dict[str, int]:
     tables = ec2.describe_route_tables()["RouteTables"]
     groups = ec2.describe_security_groups()["SecurityGroups"]
     reservations = ec2.describe_instances(
-        Filters=[{"Name": "instance-state-name", "Values": list(bastion.LIVE_STATES)}])["Reservations"]
+        Filters=[{"Name": "instance-state-name", "Values": list(find_bastion.LIVE_STATES)}])["Reservations"]
     return {
         "VPCs": len(ec2.describe_vpcs()["Vpcs"]),
         "subnets": len(ec2.describe_subnets()["Subnets"]),
@@ -219,7 +222,7 @@ def test_second_provisioning_run_creates_nothing_new(ctx, aws_clients, messages)
 def test_rerun_with_another_ssh_address_keeps_ssh_open_to_that_one_only(ctx, aws_clients, lab, messages):
     provision(ctx, upto="1.2")
     network.create_security_groups(make_context(aws_clients, None, messages, ssh_cidr="203.0.113.7/32"))
-    group = network.find_security_group(aws_clients("ec2"), network.find_vpc(aws_clients("ec2"))["VpcId"], naming.EC2_SG)
+    group = find_network.security_group(aws_clients("ec2"), naming.EC2_SG)
     assert lab1.ingress_rules(group) == [("tcp", 22, 22, "203.0.113.7/32")]
     assert outcome(lab1.test_ec2_group_allows_only_ssh_from_one_address, lab) == "passed"
 
@@ -229,17 +232,16 @@ def test_a_detached_gateway_left_by_an_interrupted_run_is_adopted(ctx, aws_clien
     left = ec2.create_internet_gateway(TagSpecifications=[
         {"ResourceType": "internet-gateway", "Tags": naming.lab_tags("crashed", naming.IGW)}])["InternetGateway"]
     provision(ctx, upto="1.1")
-    vpc_id = network.find_vpc(ec2)["VpcId"]
-    assert [g["InternetGatewayId"] for g in network.attached_internet_gateways(ec2, vpc_id)] == [left["InternetGatewayId"]]
+    vpc_id = find_network.vpc(ec2)["VpcId"]
+    assert [g["InternetGatewayId"] for g in find_network.attached_internet_gateways(ec2, vpc_id)] == [left["InternetGatewayId"]]
     assert len(ec2.describe_internet_gateways()["InternetGateways"]) == 1
 
 
 def test_an_existing_subnet_group_with_stale_subnets_is_pointed_at_the_private_subnets(ctx, aws_clients, lab):
     provision(ctx, upto="1.3")
     ec2 = aws_clients("ec2")
-    vpc_id = network.find_vpc(ec2)["VpcId"]
-    public = network.find_subnet(ec2, vpc_id, naming.PUBLIC_SUBNET_A)["SubnetId"]
-    private_b = network.find_subnet(ec2, vpc_id, naming.PRIVATE_SUBNET_B)["SubnetId"]
+    public = find_network.subnet(ec2, naming.PUBLIC_SUBNET_A)["SubnetId"]
+    private_b = find_network.subnet(ec2, naming.PRIVATE_SUBNET_B)["SubnetId"]
     aws_clients("rds").modify_db_subnet_group(DBSubnetGroupName=naming.DB_SUBNET_GROUP, SubnetIds=[public, private_b])
     rds.create_db_subnet_group(ctx)
     assert outcome(lab1.test_db_subnet_group_holds_exactly_the_private_subnets, lab) == "passed"

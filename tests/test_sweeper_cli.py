@@ -1,7 +1,7 @@
 """dblab sweep: dry run by default, finds leftovers by the lab's names, one-line errors."""
 
 from provisioning import naming
-from provisioning.inventory import lab_leftovers
+from lookups.inventory import lab_leftovers
 
 from dblab.cli import main
 
@@ -55,3 +55,11 @@ def test_unreachable_endpoint_is_one_line(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["sweep", "--endpoint-url", "http://127.0.0.1:9"])
     assert "does not answer" in str(exit_info.value) and "\n" not in str(exit_info.value)
+
+
+def test_bad_timeout_is_one_line_naming_the_flag():
+    import pytest
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sweep", "--timeout", "soon"])
+    assert str(exit_info.value) == "dblab sweep: --timeout takes seconds, not 'soon'"

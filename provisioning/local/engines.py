@@ -17,6 +17,7 @@ from .. import naming
 from ..dataplane import REDIS_PRIMARY, REDIS_REPLICA, DataPlane
 from ..passwords import Secret
 from . import binaries
+from . import ports as port_keys  # the module: `ports` is start_local_engines' argument
 from .mariadb import MysqlPair, start_mysql_pair
 from .moto_server import MotoServer
 from .processes import ProcessGroup
@@ -24,7 +25,6 @@ from .redis_server import RedisPair, start_redis_pair
 
 log = logging.getLogger("dblab.engines")
 
-PORT_KEYS = ("moto", "mysql_primary", "mysql_replica", "redis_primary", "redis_replica")
 RDS_ENGINE = "RDS MySQL 8.0"  # what the lab creates (--engine-version 8.0)
 
 
@@ -74,9 +74,9 @@ def start_local_engines(workdir: Path, admin_password: Secret, *, moto: bool = T
     (one line) if anything fails, after stopping everything already started.
     """
     ports = dict(ports or {})
-    unknown = set(ports) - set(PORT_KEYS)
+    unknown = set(ports) - set(port_keys.PORT_KEYS)
     if unknown:
-        raise ValueError(f"unknown port keys {sorted(unknown)}; expected some of {list(PORT_KEYS)}")
+        raise ValueError(f"unknown port keys {sorted(unknown)}; expected some of {list(port_keys.PORT_KEYS)}")
     # Every binary first: a missing one fails before anything starts.
     binaries.require(*([binaries.MARIADBD, binaries.MARIADB_INSTALL_DB] if mysql else []),
                      *([binaries.REDIS_SERVER] if redis else []))
@@ -91,14 +91,14 @@ def start_local_engines(workdir: Path, admin_password: Secret, *, moto: bool = T
     try:
         if mysql:
             futures["mysql"] = pool.submit(
-                start_mysql_pair, workdir / "mysql", admin_password, primary_port=ports.get("mysql_primary", 0),
-                replica_port=ports.get("mysql_replica", 0), timeout=timeout, group=group)
+                start_mysql_pair, workdir / "mysql", admin_password, primary_port=ports.get(port_keys.MYSQL_PRIMARY, 0),
+                replica_port=ports.get(port_keys.MYSQL_REPLICA, 0), timeout=timeout, group=group)
         if redis:
             futures["redis"] = pool.submit(
-                start_redis_pair, workdir / "redis", primary_port=ports.get("redis_primary", 0),
-                replica_port=ports.get("redis_replica", 0), timeout=timeout, group=group)
+                start_redis_pair, workdir / "redis", primary_port=ports.get(port_keys.REDIS_PRIMARY, 0),
+                replica_port=ports.get(port_keys.REDIS_REPLICA, 0), timeout=timeout, group=group)
         if moto:  # in-process and quick: meanwhile the threads start the servers
-            engines.moto = MotoServer(port=ports.get("moto", 0)).start()
+            engines.moto = MotoServer(port=ports.get(port_keys.MOTO, 0)).start()
         done, _ = wait(futures.values(), return_when=FIRST_EXCEPTION)
         for future in done:
             future.result()  # the first failure raises here, without waiting for the others

@@ -18,6 +18,7 @@ import pytest
 
 import provisioning.lab as lab_module
 from provisioning.aws import AwsTarget
+from provisioning.catalogue import load_steps
 from provisioning.context import Step
 from provisioning.environment import EnvironmentSpec, LabEnvironment
 
@@ -96,8 +97,8 @@ def run_scenario(moto, scenario: Scenario, log) -> dict[str, dict]:
 
 # --- the faults: fault.apply(scenario) configures the scenario -----------------------------------
 
-def _skip(step: str, title: str) -> Step:
-    return Step(step, title, lambda ctx: ctx.log(f"step {step}: skipped by a seeded fault"))
+def _skip(step: str) -> Step:
+    return Step(step, load_steps()[step].title, lambda ctx: ctx.log(f"step {step}: skipped by a seeded fault"))
 
 
 def _fails_after(step: Step) -> Step:
@@ -119,14 +120,14 @@ def teardown_step_fails(scenario: Scenario):
 
 @fault("7.5", "table-left-behind", "the cleanup leaves the DynamoDB table behind", "test_no_lab_resource_remains")
 def table_left_behind(scenario: Scenario):
-    scenario.teardown["7.2"] = _skip("7.2", "Delete DynamoDB table")
+    scenario.teardown["7.2"] = _skip("7.2")
 
 
 @fault("7.5", "cache-left-behind", "the cleanup leaves the replication group and its subnet group behind",
        "test_elasticache_resources_deleted", "test_no_lab_resource_remains", view=AWS)
 def cache_left_behind(scenario: Scenario):
     scenario.steps = CONTROL_PLANE_WITH_CACHE
-    scenario.teardown["7.1"] = _skip("7.1", "Delete ElastiCache")
+    scenario.teardown["7.1"] = _skip("7.1")
 
 
 @fault("7.5", "servers-left-running", "stopping the servers does nothing: MariaDB and Redis keep running",

@@ -11,7 +11,10 @@ from typing import Callable
 from moto.backends import get_backend
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from provisioning import bastion, naming, network
+from lookups import bastion, network
+from lookups.found import Found
+from provisioning import naming
+from provisioning.network import require_vpc
 from provisioning.aws import AwsClients, AwsTarget
 from provisioning.context import ProvisionContext
 from provisioning.dataplane import REDIS_PRIMARY, DataPlane
@@ -146,22 +149,25 @@ class FaultContext:
                 step.run(ctx)
 
     # -- the lab's resources, found as the checks find them ----------------------------------
+    def vpc(self) -> Found:
+        return require_vpc(self.aws("ec2"))
+
     def vpc_id(self) -> str:
-        return network.require_vpc(self.aws("ec2"))["VpcId"]
+        return self.vpc()["VpcId"]
 
     def subnet_id(self, name: str) -> str:
-        return network.find_subnet(self.aws("ec2"), self.vpc_id(), name)["SubnetId"]
+        return network.subnet(self.aws("ec2"), name, self.vpc())["SubnetId"]
 
     def group_id(self, name: str) -> str:
-        return network.find_security_group(self.aws("ec2"), self.vpc_id(), name)["GroupId"]
+        return network.security_group(self.aws("ec2"), name, self.vpc())["GroupId"]
 
-    def route_table(self, name: str = naming.PUBLIC_ROUTE_TABLE) -> dict:
-        return network.find_route_table(self.aws("ec2"), self.vpc_id(), name)
+    def route_table(self, name: str = naming.PUBLIC_ROUTE_TABLE) -> Found:
+        return network.route_table(self.aws("ec2"), name, self.vpc())
 
     def igw_id(self) -> str:
         return network.attached_internet_gateways(self.aws("ec2"), self.vpc_id())[0]["InternetGatewayId"]
 
     def bastion_id(self) -> str:
-        return bastion.find_bastion(self.aws("ec2"))["InstanceId"]
+        return bastion.bastion(self.aws("ec2"))["InstanceId"]
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from boto3.dynamodb.conditions import Key
 
+from lookups.dynamodb import describe_table
 from provisioning import dynamodb, naming
 from provisioning.apps.orders import LAB_ORDERS, PENDING, SHIPPED, OrderRepository, products
 
@@ -26,7 +27,7 @@ def _rebuild(fc, change=None, *, app: bool = True, stream: str | None = dynamodb
     client = fc.aws("dynamodb")
     client.delete_table(TableName=TABLE)
     fc.undo(fc.reprovision, "4.1", "4.2", "4.3")
-    fc.undo(lambda: dynamodb.describe_table(client) and client.delete_table(TableName=TABLE))
+    fc.undo(lambda: describe_table(client) and client.delete_table(TableName=TABLE))
     spec = dynamodb.table_spec(fc.run_id)
     if change is not None:
         change(spec)

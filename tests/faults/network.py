@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from lookups.network import WORLD_IPV4, main_route_table
 from provisioning import naming
-from provisioning.network import WORLD_IPV4, tcp_from_cidr, tcp_from_group
+from provisioning.network import tcp_from_cidr, tcp_from_group
 
 from .model import fault
 
@@ -105,8 +106,6 @@ def private_subnet_public_route(fc):
 @fault("1.1", "main-route-table-to-the-gateway", "the VPC's main route table sends 0.0.0.0/0 to the gateway",
        *(f"test_private_subnet_has_no_route_to_the_internet[{name}]" for name in naming.PRIVATE_SUBNETS))
 def main_table_public(fc):
-    from provisioning.network import main_route_table
-
     ec2 = fc.aws("ec2")
     table_id = main_route_table(ec2, fc.vpc_id())["RouteTableId"]
     ec2.create_route(RouteTableId=table_id, DestinationCidrBlock=WORLD_IPV4, GatewayId=fc.igw_id())

@@ -18,6 +18,7 @@ import pytest
 
 from fixtures.lab import LabContext
 from fixtures.state import LEDGER
+from provisioning.outcomes import skip_reason
 
 from .context import RecordingAwsClients
 from .model import AWS, MYSQL, REDIS, app_classes, code_system
@@ -64,8 +65,8 @@ class RecordingLab(LabContext):
 
 def _message(report) -> str:
     longrepr = report.longrepr
-    if isinstance(longrepr, tuple):  # a skip: (path, line, "Skipped: reason")
-        return str(longrepr[2]).removeprefix("Skipped: ")
+    if isinstance(longrepr, tuple):  # a skip
+        return skip_reason(report)
     crash = getattr(longrepr, "reprcrash", None)
     text = crash.message if crash is not None else str(longrepr)
     return text.strip().splitlines()[0] if text.strip() else ""

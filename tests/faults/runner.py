@@ -47,8 +47,6 @@ SUITES = REPO_ROOT / "suites"
 # lab.timeout under faults: polls for replication, a GSI or a stream give up after this.
 # On the reference environment each converges in milliseconds.
 CHECK_TIMEOUT = 1.0
-CHECK_PREFIX = "dblab-check-"  # rows and keys of the writes_data checks (suites/test_lab2, 3, 5)
-ORDERS_CHECK_PREFIX = "CHECK-"  # customers of the Lab 4 writes_data checks
 # The 5.3 window check waits this long for a 1 s rate-limit window to end (5 s in the suite);
 # a limiter that never resets fails after it.
 WINDOW_RESET_DEADLINE = 2.5
@@ -116,14 +114,15 @@ def run_fault(session: FaultSession, fault, fc: FaultContext, reference: Pass, *
 
 
 def data_left_behind(fc: FaultContext) -> list[str]:
-    """What the writes_data checks create is named for them; none of it may outlive a check,
-    not even one that failed under a fault."""
+    """What the writes_data checks create is named for them (naming.CHECK_SCRATCH: products rows,
+    Redis keys, Lab 4's customers); none of it may outlive a check, not even one that failed
+    under a fault."""
     found = [f"{role} products row {name}" for role in (PRIMARY, REPLICA)
-             for (name,) in fc.sql(role, f"SELECT name FROM products WHERE name LIKE '{CHECK_PREFIX}%'")]
+             for (name,) in fc.sql(role, f"SELECT name FROM products WHERE name LIKE '{naming.CHECK_SCRATCH}%'")]
     with fc.redis() as client:
-        found += [f"Redis key {key}" for key in client.scan_iter(match=f"*{CHECK_PREFIX}*")]
+        found += [f"Redis key {key}" for key in client.scan_iter(match=f"*{naming.CHECK_SCRATCH}*")]
     table = fc.clients.resource("dynamodb").Table(naming.ORDERS_TABLE)
-    items = table.scan(FilterExpression=Attr("customer_id").begins_with(ORDERS_CHECK_PREFIX))["Items"]
+    items = table.scan(FilterExpression=Attr("customer_id").begins_with(naming.CHECK_SCRATCH))["Items"]
     found += [f"order of {item['customer_id']}" for item in items]
     return found
 

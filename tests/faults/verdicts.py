@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from provisioning.catalogue import load_steps, prerequisites
+from provisioning.outcomes import EMULATOR_LIMITED, classify_skip
 
 KILLED, SURVIVED, COLLATERAL, ERROR = "killed", "survived", "collateral", "error"
 BROKEN = ("failed", "error")
@@ -88,5 +89,5 @@ def false_failures(reference: dict[str, dict], *, emulator_limited_ok: bool = Tr
     where the emulator is what the checks see)."""
     def fine(o: dict) -> bool:
         return o["status"] == "passed" or (emulator_limited_ok and o["status"] == "skipped"
-                                           and o["message"].startswith("emulator-limited"))
+                                           and classify_skip(o["message"]) == EMULATOR_LIMITED)
     return {name: o for name, o in reference.items() if not fine(o)}

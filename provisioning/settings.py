@@ -1,0 +1,300 @@
+"""Every lab setting in one table, resolved and validated without pytest.
+
+pytest (fixtures/config.py), `dblab sweep` and `dblab grade` declare their options from OPTIONS
+and resolve them here, so a setting has one environment variable, one default and one message
+for a bad value however it is given. Precedence: command line, environment, ini, default.
+A bad value raises SettingsError, one line that names the fix.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Mapping
+
+from . import naming
+from .local.ports import EXAMPLE_PORTS, PORT_KEYS
+
+if TYPE_CHECKING:  # imported when resolving: the table itself needs no boto3
+    from .aws import AwsTarget
+
+TARGETS = ("local", "aws")
+COMMAND_LINE, ENVIRONMENT, INI, DEFAULT = "command line", "environment", "ini", "default"
+
+
+class SettingsError(ValueError):
+    """A bad setting; the message is one line that names the fix."""
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str  # the part after --lab-
+    help: str
+    default: object = None
+    env: str | None = None
+    flag: bool = False
+    shown_default: str | None = None  # the help's "(default: …)" when it is not just `default`
+
+    @property
+    def dest(self) -> str:
+        return "lab_" + self.name.replace("-", "_")
+
+    @property
+    def cli(self) -> str:
+        return f"--lab-{self.name}"
+
+    def help_text(self, shown_default: str | None = None) -> str:
+        default = shown_default or self.shown_default or (self.default if self.default is not False else None)
+        return (self.help + (f" [env {self.env}]" if self.env else "")
+                + (f" (default: {default})" if default is not None else ""))
+
+
+OPTIONS = (
+    Option("target", "where the lab runs: local (emulated AWS plus local MySQL and Redis) or aws; "
+           "follows -m when not given", None, "LAB_TARGET"),
+    Option("region", "AWS region of the lab", naming.REGION, "LAB_REGION"),
+    Option("endpoint-url", "AWS API endpoint of an emulator (LocalStack or moto)",
+           shown_default="AWS_ENDPOINT_URL or LOCALSTACK_HOST; else an embedded moto locally, real AWS otherwise"),
+    Option("profile", "AWS profile of the account", shown_default="boto3's standard credential chain"),
+    Option("provision", "with -m aws: create the whole lab in the account, check it, delete it", False, flag=True),
+    Option("mysql-url", "use this running MySQL as the RDS primary instead of starting MariaDB "
+           "(mysql://USER:PASSWORD@HOST:PORT/labdb)", None, "LAB_MYSQL_URL"),
+    Option("mysql-replica-url", "the read replica that goes with --lab-mysql-url", None, "LAB_MYSQL_REPLICA_URL"),
+    Option("redis-url", "use this running Redis as the replication group's primary (redis://HOST:PORT)",
+           None, "LAB_REDIS_URL"),
+    Option("redis-replica-url", "the replica that goes with --lab-redis-url", None, "LAB_REDIS_REPLICA_URL"),
+    Option("ssh-cidr", "the one /32 allowed to SSH to the bastion (step 1.2)", "198.51.100.10/32", "LAB_SSH_CIDR"),
+    Option("timeout", "seconds any single wait may take", None, "LAB_TIMEOUT",
+           shown_default="60 local, 15 grading, 1800 provisioning on AWS"),
+    Option("workdir", "where local servers keep their data (a fresh temporary directory when unset)",
+           None, "LAB_WORKDIR"),
+    Option("run-id", "tag value that marks this run's resources for the sweeper", None, "LAB_RUN_ID"),
+    Option("ports", "fixed ports for the local servers instead of free ones, e.g. "
+           + ",".join(f"{key}={port}" for key, port in EXAMPLE_PORTS.items()), None, "LAB_PORTS"),
+    Option("grade", "grade an existing account read-only (nothing is provisioned or deleted)", False, flag=True),
+    Option("student", "the student whose account is graded (names the report files)", None, "LAB_STUDENT"),
+    Option("rubric", "a rubric file to grade with instead of the shipped one", None, "LAB_RUBRIC"),
+    Option("reports-dir", "where grading writes grades/<student>.json and .html and gradebook.csv",
+           "reports", "LAB_REPORTS_DIR", shown_default="reports under the rootdir"),
+    Option("bench", "run the Lab 6 benchmarks (pytest-benchmark) before teardown", False, flag=True),
+)
+OPTION = {option.name: option for option in OPTIONS}
+ENV_NAMES = tuple(option.env for option in OPTIONS if option.env)
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    target: str
+    aws: AwsTarget
+    provision: bool
+    mysql_url: str | None
+    mysql_replica_url: str | None
+    redis_url: str | None
+    redis_replica_url: str | None
+    ssh_cidr: str
+    timeout: float
+    workdir: Path | None
+    run_id: str
+    ports: dict[str, int]
+    grade: bool
+    student: str | None
+    rubric: Path | None
+    bench: bool
+    reports_dir: Path
+
+    @property
+    def local(self) -> bool:
+        return self.target == "local"
+
+    @property
+    def external_mysql(self) -> bool:
+        return bool(self.mysql_url)
+
+    @property
+    def external_redis(self) -> bool:
+        return bool(self.redis_url)
+
+    @property
+    def start_moto(self) -> bool:
+        return self.local and self.aws.endpoint_url is None
+
+
+# --- raw values: where each setting came from ---------------------------------------------------
+
+@dataclass(frozen=True)
+class Raw:
+    """Each option's value before validation, where it came from, and how this command spells it
+    (a message names what the user typed: --lab-timeout to pytest, --timeout to dblab, LAB_TIMEOUT)."""
+
+    values: dict[str, object]
+    sources: dict[str, str] = field(default_factory=dict)
+    flags: Mapping[str, str] = field(default_factory=dict)
+
+    def __getitem__(self, name: str):
+        return self.values.get(name, OPTION[name].default)
+
+    def source(self, name: str) -> str:
+        return self.sources.get(name, DEFAULT)
+
+    def flag(self, name: str) -> str:
+        """How the user gave this option (or would type it), for a message that names the fix."""
+        option, source = OPTION[name], self.source(name)
+        if source == ENVIRONMENT:
+            return option.env
+        if source == INI:
+            return f"{option.dest} (ini)"
+        return self.flags.get(name) or option.cli
+
+
+def lookup(option: Option, given=None, environ: Mapping[str, str] = os.environ, ini=None) -> tuple[object, str]:
+    """The value and its source; an empty value counts as not given."""
+    env_value = environ.get(option.env, "").strip() if option.env else ""
+    for value, source in ((given, COMMAND_LINE), (env_value, ENVIRONMENT), (ini, INI)):
+        if value not in (None, ""):
+            return value, source
+    return option.default, DEFAULT
+
+
+def gather(given: Callable[[Option], object], environ: Mapping[str, str] = os.environ,
+           ini: Callable[[Option], object] = lambda option: None, *, options=OPTIONS,
+           flags: Mapping[str, str] | None = None) -> Raw:
+    found = {option.name: lookup(option, given(option), environ, ini(option)) for option in options}
+    return Raw({name: value for name, (value, _) in found.items()},
+               {name: source for name, (_, source) in found.items()}, flags or {})
+
+
+def given_in(argv: list[str], option: Option) -> str | None:
+    """The value a pytest command line gives an option (`--lab-rubric=FILE` or `--lab-rubric FILE`;
+    the last one wins, as in pytest)."""
+    value = None
+    for index, arg in enumerate(argv):
+        if arg.startswith(option.cli + "="):
+            value = arg.split("=", 1)[1]
+        elif arg == option.cli and index + 1 < len(argv):
+            value = argv[index + 1]
+    return value
+
+
+# --- argparse (dblab sweep, dblab grade) --------------------------------------------------------
+
+def add_arguments(parser, flags: Mapping[str, str], shown_defaults: Mapping[str, str] | None = None) -> None:
+    """argparse twins of table options, spelled as the command spells them (name -> flag). Nothing
+    is defaulted here: from_arguments() applies the environment and the table's default."""
+    for name, flag in flags.items():
+        option = OPTION[name]
+        kind = {"action": "store_true"} if option.flag else {"metavar": option.name.upper().replace("-", "_")}
+        parser.add_argument(flag, dest=option.dest, default=None, **kind,
+                            help=option.help_text((shown_defaults or {}).get(name)).replace("%", "%%"))
+
+
+def from_arguments(args, flags: Mapping[str, str], environ: Mapping[str, str] = os.environ) -> Raw:
+    return gather(lambda option: getattr(args, option.dest, None), environ,
+                  options=[OPTION[name] for name in flags], flags=flags)
+
+
+# --- resolving and validating -------------------------------------------------------------------
+
+def resolve_endpoint(raw: Raw, environ: Mapping[str, str] = os.environ) -> str | None:
+    from .aws import endpoint_from_environment
+
+    return raw["endpoint-url"] or endpoint_from_environment(environ)
+
+
+def resolve_aws(raw: Raw, environ: Mapping[str, str] = os.environ):
+    from .aws import AwsTarget
+
+    return AwsTarget(region=raw["region"], endpoint_url=resolve_endpoint(raw, environ), profile=raw["profile"])
+
+
+def timeout_default(target: str, grade: bool) -> float:
+    # Provisioning real RDS takes ~30 min; grading only waits for reads to converge (an index,
+    # a stream), and an account missing the data must not keep the grader for hours.
+    return 60.0 if target == "local" else (15.0 if grade else 1800.0)
+
+
+def resolve_timeout(raw: Raw, *, target: str, grade: bool) -> float:
+    value = raw["timeout"]
+    if value is None:
+        return timeout_default(target, grade)
+    try:
+        timeout = float(value)
+    except ValueError:
+        raise SettingsError(f"{raw.flag('timeout')} takes seconds, not {value!r}") from None
+    if not timeout > 0:
+        raise SettingsError(f"{raw.flag('timeout')} must be positive")
+    return timeout
+
+
+def resolve_reports_dir(raw: Raw, *, invocation_dir: Path, rootdir: Path) -> Path:
+    """Given on the command line or in the environment: relative to where the command was run;
+    in the ini file or by default: relative to the rootdir."""
+    base = invocation_dir if raw.source("reports-dir") in (COMMAND_LINE, ENVIRONMENT) else rootdir
+    return Path(base, raw["reports-dir"]).resolve()
+
+
+def parse_ports(value: str | None, flag: str = OPTION["ports"].cli) -> dict[str, int]:
+    if not value:
+        return {}
+    ports = {}
+    for part in value.split(","):
+        key, _, number = part.partition("=")
+        key = key.strip()
+        if key not in PORT_KEYS or not number.strip().isdigit() or not 0 < int(number) < 65536:
+            raise SettingsError(f"{flag} takes NAME=PORT pairs with NAME one of {', '.join(PORT_KEYS)}, "
+                                f"not {part.strip()!r}")
+        ports[key] = int(number)
+    return ports
+
+
+def resolve(raw: Raw, *, markexpr_target: str | None, environ: Mapping[str, str] = os.environ,
+            invocation_dir: Path, rootdir: Path) -> LabConfig:
+    """Every setting of a pytest run, validated; markexpr_target is the target -m selects."""
+    target = raw["target"] or markexpr_target or "local"
+    if target not in TARGETS:
+        raise SettingsError(f"{raw.flag('target')} must be one of {', '.join(TARGETS)}, not {target!r}")
+
+    grade = bool(raw["grade"])
+    if grade and raw["provision"]:
+        raise SettingsError(f"{raw.flag('grade')} reads an account and {raw.flag('provision')} writes one: "
+                            "use one of them")
+    if grade:
+        target = "aws"  # grading reads an account someone built; it never starts local stand-ins
+
+    aws = resolve_aws(raw, environ)
+    if target == "aws" and not aws.emulated and not raw["provision"] and not grade:
+        raise SettingsError(
+            f"-m aws checks a real AWS account: add {raw.flag('provision')} to create the lab there and delete it "
+            "afterwards, or set AWS_ENDPOINT_URL to check an emulated account"
+        )
+    timeout = resolve_timeout(raw, target=target, grade=grade)
+
+    if not re.fullmatch(r"\d{1,3}(\.\d{1,3}){3}/32", raw["ssh-cidr"]):
+        raise SettingsError(f"{raw.flag('ssh-cidr')} must be a single address /32 (e.g. 203.0.113.7/32), "
+                            f"not {raw['ssh-cidr']!r}")
+    for primary, replica in (("mysql-url", "mysql-replica-url"), ("redis-url", "redis-replica-url")):
+        if bool(raw[primary]) != bool(raw[replica]):
+            raise SettingsError(f"{raw.flag(primary)} and {raw.flag(replica)} go together: "
+                                "the lab needs a primary and a replica")
+
+    return LabConfig(
+        target=target,
+        aws=aws,
+        provision=not grade and (bool(raw["provision"]) or target == "local"),
+        mysql_url=raw["mysql-url"],
+        mysql_replica_url=raw["mysql-replica-url"],
+        redis_url=raw["redis-url"],
+        redis_replica_url=raw["redis-replica-url"],
+        ssh_cidr=raw["ssh-cidr"],
+        timeout=timeout,
+        workdir=Path(raw["workdir"]) if raw["workdir"] else None,
+        run_id=raw["run-id"] or f"run-{secrets.token_hex(4)}",
+        ports=parse_ports(raw["ports"], raw.flag("ports")),
+        grade=grade,
+        student=raw["student"],
+        rubric=Path(raw["rubric"]) if raw["rubric"] else None,
+        bench=bool(raw["bench"]),
+        reports_dir=resolve_reports_dir(raw, invocation_dir=invocation_dir, rootdir=rootdir),
+    )
