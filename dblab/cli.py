@@ -21,6 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError, ProfileNotFound
 
+    from provisioning.errors import DENIED, access_problem
+
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
@@ -33,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except ClientError as exc:
         error = exc.response.get("Error", {})
-        hint = " (check the IAM permissions for this call)" if "AccessDenied" in error.get("Code", "") else ""
+        hint = " (check the IAM permissions for this call)" if access_problem(exc) == DENIED else ""
         print(f"dblab {args.command}: {exc.operation_name}: {error.get('Code')}: {error.get('Message')}{hint}",
               file=sys.stderr)
         return 2
