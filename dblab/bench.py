@@ -14,7 +14,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from .bench_report import comparison_html, comparison_markdown, overhead_terminal_lines, run_html, run_markdown
+from .bench_html import comparison_html, run_html
+from .bench_markdown import comparison_markdown, run_markdown
+from .bench_report import overhead_terminal_lines
 from .bench_runs import DEFAULT_DIR, BenchInputError, compare, load_run, parse_threshold, resolve
 
 

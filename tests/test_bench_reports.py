@@ -6,7 +6,9 @@ import xml.etree.ElementTree as ElementTree
 
 import pytest
 
-from dblab.bench_report import CACHE_RATIO_MEANING, run_html, run_markdown
+from dblab.bench_html import run_html
+from dblab.bench_markdown import run_markdown
+from dblab.bench_report import CACHE_RATIO_MEANING
 from dblab.bench_runs import BenchInputError, compare, load_run, parse_threshold
 from dblab.cli import main
 

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 import suites.test_lab5_elasticache as lab5
+import suites.test_lab5_redis_caching_patterns as lab5_patterns
 from fixtures.lab import LabContext
 from provisioning import elasticache, naming
 from provisioning import lab as lab_module
@@ -21,7 +22,8 @@ from provisioning.passwords import generate_password
 
 GROUP = naming.REPLICATION_GROUP
 SUBNET_GROUP = naming.CACHE_SUBNET_GROUP
-CHECKS = {name: check for name, check in vars(lab5).items() if name.startswith("test_") and callable(check)}
+CHECKS = {name: check for module in (lab5, lab5_patterns) for name, check in vars(module).items()
+          if name.startswith("test_") and callable(check)}
 
 
 def _marks(check, name):

@@ -18,7 +18,7 @@ from provisioning.context import ProvisionContext
 from provisioning.dataplane import DataPlane
 from provisioning.polling import wait_until
 from provisioning.passwords import Secret, generate_password
-from suites import test_lab1_foundation as lab1
+from suites import test_lab1_network as lab1
 
 from .conftest import REPO_ROOT
 

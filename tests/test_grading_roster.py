@@ -100,7 +100,8 @@ def test_lab_rubric_grades_a_not_gradable_row_too(tmp_path):
 def test_graded_and_not_gradable_rows_share_the_rubric_command_line_first(tmp_path, monkeypatch):
     from argparse import Namespace
 
-    from dblab.grade import grade_command, grading_rubric
+    from dblab.grade import grading_rubric
+    from dblab.grade_runner import grade_command
 
     here = tmp_path.resolve()
     monkeypatch.chdir(here)
@@ -123,7 +124,7 @@ def test_a_missing_rubric_stops_dblab_grade_with_one_line(tmp_path):
 
 
 def test_grading_runs_get_no_lab_setting_from_the_instructors_shell():
-    from dblab.grade import SCRUBBED_ENV
+    from dblab.grade_runner import SCRUBBED_ENV
     from provisioning.settings import ENV_NAMES
 
     assert set(ENV_NAMES) <= set(SCRUBBED_ENV) and {"LAB_RUBRIC", "LAB_MYSQL_URL", "AWS_PROFILE"} <= set(SCRUBBED_ENV)
@@ -257,7 +258,7 @@ class _Forwarded:
 
 
 def test_tunnelled_endpoints_reach_the_grading_run_as_url_pairs_with_the_password_quoted():
-    from dblab.grade import tunnel_env
+    from dblab.grade_dataplane import tunnel_env
     from provisioning.dataplane import REDIS_REPLICA, parse_mysql_url
 
     forwards = [Forward(naming.DB_INSTANCE, "p.rds", 3306, 41001), Forward(naming.DB_REPLICA, "r.rds", 3306, 41002),
@@ -270,7 +271,7 @@ def test_tunnelled_endpoints_reach_the_grading_run_as_url_pairs_with_the_passwor
 
 
 def test_without_a_redis_reader_or_the_password_those_checks_stay_not_gradable_with_a_note():
-    from dblab.grade import tunnel_env
+    from dblab.grade_dataplane import tunnel_env
 
     forwards = [Forward(naming.DB_INSTANCE, "p.rds", 3306, 41001), Forward(naming.DB_REPLICA, "r.rds", 3306, 41002),
                 Forward(REDIS_PRIMARY, "m.cache", 6379, 41003)]

@@ -38,8 +38,9 @@ def test_local_run_uses_the_given_servers_and_leaves_them_running(user_servers, 
     env.pop("AWS_ENDPOINT_URL", None)
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-m", "local", "-q", "-p", "no:cacheprovider", "--junitxml",
-         str(tmp_path / "junit.xml"), "--lab-workdir", str(workdir), "suites/test_lab1_foundation.py",
-         "suites/test_lab2_replication.py", "suites/test_lab5_elasticache.py"],
+         str(tmp_path / "junit.xml"), "--lab-workdir", str(workdir), "suites/test_lab1_network.py",
+         "suites/test_lab1_rds_and_bastion.py", "suites/test_lab2_replication.py", "suites/test_lab5_elasticache.py",
+         "suites/test_lab5_redis_caching_patterns.py"],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]

@@ -23,7 +23,8 @@ from provisioning.aws import AwsClients, AwsTarget
 from provisioning.context import ProvisionContext
 from provisioning.dataplane import DataPlane
 from provisioning.passwords import generate_password
-from suites import test_lab1_foundation as lab1
+from suites import test_lab1_network as lab1_network
+from suites import test_lab1_rds_and_bastion as lab1_rds
 from suites import test_lab2_high_availability as lab2
 
 RUN_ID = "test-lab12"
@@ -51,7 +52,7 @@ def expand_checks(*modules) -> dict[str, object]:
     return checks
 
 
-CHECKS = expand_checks(lab1, lab2)
+CHECKS = expand_checks(lab1_network, lab1_rds, lab2)
 
 
 def outcome(check, lab) -> str:
@@ -120,7 +121,7 @@ def test_steps_and_teardown_are_declared_with_the_lab_ids():
 
 
 def test_every_check_is_marked_with_one_step_of_its_lab():
-    for module, allowed in ((lab1, {"1.1", "1.2", "1.3", "1.4", "1.5"}), (lab2, {"2.1", "2.2"})):
+    for module, allowed in ((lab1_network, {"1.1", "1.2"}), (lab1_rds, {"1.3", "1.4", "1.5"}), (lab2, {"2.1", "2.2"})):
         for name, check in vars(module).items():
             if name.startswith("test_") and callable(check):
                 steps = [m.args[0] for m in getattr(check, "pytestmark", ()) if m.name == "step"]
@@ -131,8 +132,9 @@ def test_every_check_is_marked_with_one_step_of_its_lab():
 def test_the_labs_password_literal_appears_nowhere():
     literal = "LabPassword" + "123!"
     root = Path(__file__).resolve().parent.parent
+    suites = ("test_lab1_network", "test_lab1_rds_and_bastion", "test_lab2_high_availability")
     for path in [root / "provisioning" / f"{m}.py" for m in ("network", "rds", "bastion")] + \
-                [root / "suites" / "test_lab1_foundation.py", root / "suites" / "test_lab2_high_availability.py"]:
+                [root / "suites" / f"{m}.py" for m in suites]:
         assert literal not in path.read_text(), path
 
 
@@ -162,7 +164,7 @@ def test_data_plane_check_reports_the_server_and_passes_on_labdb(aws_clients, my
     # The check reads only the data plane: no provisioning needed.
     lab = make_lab(aws_clients, DataPlane(mysql={naming.DB_INSTANCE: mysql_pair.primary}))
     request = SimpleNamespace(node=SimpleNamespace(user_properties=[]))
-    lab1.test_primary_database_answers_as_labdb(lab, request)
+    lab1_rds.test_primary_database_answers_as_labdb(lab, request)
     reported = dict(request.node.user_properties)
     assert "MariaDB" in reported["server_version"]
     assert "stands in" in reported["engine_note"]
@@ -202,7 +204,7 @@ def snapshot(clients) -> dict[str, int]:
         "routes": sum(len(t.get("Routes", ())) for t in tables),
         "route table associations": sum(len(t.get("Associations", ())) for t in tables),
         "security groups": len(groups),
-        "ingress rules": sum(len(lab1.ingress_rules(g)) for g in groups),
+        "ingress rules": sum(len(lab1_network.ingress_rules(g)) for g in groups),
         "DB subnet groups": len(rds_client.describe_db_subnet_groups()["DBSubnetGroups"]),
         "DB instances": len(rds_client.describe_db_instances()["DBInstances"]),
         "live EC2 instances": sum(len(r["Instances"]) for r in reservations),
@@ -223,8 +225,8 @@ def test_rerun_with_another_ssh_address_keeps_ssh_open_to_that_one_only(ctx, aws
     provision(ctx, upto="1.2")
     network.create_security_groups(make_context(aws_clients, None, messages, ssh_cidr="203.0.113.7/32"))
     group = find_network.security_group(aws_clients("ec2"), naming.EC2_SG)
-    assert lab1.ingress_rules(group) == [("tcp", 22, 22, "203.0.113.7/32")]
-    assert outcome(lab1.test_ec2_group_allows_only_ssh_from_one_address, lab) == "passed"
+    assert lab1_network.ingress_rules(group) == [("tcp", 22, 22, "203.0.113.7/32")]
+    assert outcome(lab1_network.test_ec2_group_allows_only_ssh_from_one_address, lab) == "passed"
 
 
 def test_a_detached_gateway_left_by_an_interrupted_run_is_adopted(ctx, aws_clients, messages):
@@ -244,7 +246,7 @@ def test_an_existing_subnet_group_with_stale_subnets_is_pointed_at_the_private_s
     private_b = find_network.subnet(ec2, naming.PRIVATE_SUBNET_B)["SubnetId"]
     aws_clients("rds").modify_db_subnet_group(DBSubnetGroupName=naming.DB_SUBNET_GROUP, SubnetIds=[public, private_b])
     rds.create_db_subnet_group(ctx)
-    assert outcome(lab1.test_db_subnet_group_holds_exactly_the_private_subnets, lab) == "passed"
+    assert outcome(lab1_rds.test_db_subnet_group_holds_exactly_the_private_subnets, lab) == "passed"
 
 
 # --- teardown ------------------------------------------------------------------------------------
