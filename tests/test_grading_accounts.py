@@ -141,8 +141,12 @@ def empty_account(moto_server, grade_account) -> Graded:
 
 
 @pytest.fixture(scope="module")
-def wrong_region(reference, grade_account) -> Graded:
+def wrong_region(reference, session_aws_clients, grade_account) -> Graded:
     """The lab is in us-east-1 (the reference account), but the grader looks in eu-west-1."""
+    # Built again here: fixtures that ran since may have reset the emulator, and a grade of an empty
+    # account would score zero even if --lab-region were ignored.
+    build_lab(session_aws_clients)
+    assert lab_leftovers(session_aws_clients), "the lab must exist in us-east-1 for this test to mean anything"
     return grade_account("erin", "--lab-region=eu-west-1")
 
 
