@@ -1,5 +1,7 @@
 """Fixtures for the suite's own tests (make test)."""
 
+import functools
+
 import pytest
 
 pytest_plugins = ["pytester"]
@@ -36,3 +38,27 @@ def lab_pytester(pytester, monkeypatch):
     """pytester whose subprocess runs can import the suite's packages, from any directory."""
     monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))
     return pytester
+
+
+ERRATA_PAGE = REPO_ROOT / "docs" / "errata.md"
+
+
+@functools.lru_cache(maxsize=None)
+def _errata_page_tests() -> frozenset[str]:
+    """"tests/test_errata_x.py::test_name" for every test docs/errata.md shows students."""
+    import re
+
+    page = ERRATA_PAGE.read_text() if ERRATA_PAGE.exists() else ""
+    return frozenset(f"{path}::{name}" for path, name in re.findall(r"`(tests/test_\w+\.py)::(test_\w+)`", page))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    # The errata page promises students a test that shows each defect: one that skips shows
+    # nothing, so it fails instead (the page's own self-test checks only that the names exist).
+    report = yield
+    if report.skipped and item.nodeid.split("[")[0] in _errata_page_tests():
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"{item.nodeid} is named on docs/errata.md and must run, but it skipped: {reason}"
+    return report
