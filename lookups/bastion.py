@@ -7,12 +7,10 @@ teardown and the sweeper take them all (`bastions`).
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
-
 from provisioning import naming
-from provisioning.errors import is_missing
+from provisioning.errors import unless_missing
 
-from .found import Found, choose, missing
+from .found import Found, choose, unique
 from .network import name_filter
 
 # Every state but terminated and shutting-down: an instance in these still holds its subnet,
@@ -37,14 +35,8 @@ def bastion(ec2) -> Found:
 
 
 def key_pair(ec2, name: str = naming.KEY_PAIR) -> Found:
-    subject = f"key pair {name}"
-    try:
-        pair = ec2.describe_key_pairs(KeyNames=[name])["KeyPairs"][0]
-    except ClientError as error:
-        if is_missing(error):
-            return missing(subject, f"no key pair named {name}")
-        raise
-    return Found(subject, pair, f"the key pair named {name}")
+    return unique(f"key pair {name}", unless_missing(lambda: ec2.describe_key_pairs(KeyNames=[name])["KeyPairs"][0]),
+                  f"key pair named {name}")
 
 
 def instance_security_groups(instance: dict | Found) -> set[str]:

@@ -8,10 +8,9 @@ checks and provisioning (which adopts a stream that already holds the app's chan
 from __future__ import annotations
 
 from boto3.dynamodb.types import TypeDeserializer
-from botocore.exceptions import ClientError
 
 from provisioning import naming
-from provisioning.errors import error_code
+from provisioning.errors import unless_missing
 
 from .found import Found, missing, unique
 
@@ -21,12 +20,7 @@ INDEX = naming.STATUS_INDEX
 
 def describe_table(client, name: str = TABLE) -> dict | None:
     """The table's description, None when there is none (provisioning polls on this)."""
-    try:
-        return client.describe_table(TableName=name)["Table"]
-    except ClientError as error:
-        if error_code(error) == "ResourceNotFoundException":
-            return None
-        raise
+    return unless_missing(lambda: client.describe_table(TableName=name)["Table"])
 
 
 def table(client, name: str = TABLE) -> Found:

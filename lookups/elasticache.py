@@ -7,10 +7,8 @@ by the same rule every lab uses.
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
-
 from provisioning import naming
-from provisioning.errors import error_code
+from provisioning.errors import unless_missing
 
 from .found import Found, unique
 
@@ -19,22 +17,14 @@ GROUP = naming.REPLICATION_GROUP
 
 
 def describe_subnet_group(elasticache) -> dict | None:
-    try:
-        return elasticache.describe_cache_subnet_groups(CacheSubnetGroupName=SUBNET_GROUP)["CacheSubnetGroups"][0]
-    except ClientError as error:
-        if error_code(error) == "CacheSubnetGroupNotFoundFault":
-            return None
-        raise
+    return unless_missing(lambda: elasticache.describe_cache_subnet_groups(
+        CacheSubnetGroupName=SUBNET_GROUP)["CacheSubnetGroups"][0])
 
 
 def describe_replication_group(elasticache) -> dict | None:
     """The group's description, None when there is none (provisioning polls on this)."""
-    try:
-        return elasticache.describe_replication_groups(ReplicationGroupId=GROUP)["ReplicationGroups"][0]
-    except ClientError as error:
-        if error_code(error) == "ReplicationGroupNotFoundFault":
-            return None
-        raise
+    return unless_missing(lambda: elasticache.describe_replication_groups(
+        ReplicationGroupId=GROUP)["ReplicationGroups"][0])
 
 
 def subnet_group(elasticache) -> Found:
@@ -50,11 +40,8 @@ def member_clusters(elasticache, group: dict | Found) -> list[dict]:
     service does not describe are left out: moto describes none."""
     clusters = []
     for cluster_id in group.get("MemberClusters", ()):
-        try:
-            clusters += elasticache.describe_cache_clusters(CacheClusterId=cluster_id)["CacheClusters"]
-        except ClientError as error:
-            if error_code(error) != "CacheClusterNotFound":
-                raise
+        clusters += unless_missing(
+            lambda: elasticache.describe_cache_clusters(CacheClusterId=cluster_id)["CacheClusters"]) or []
     return clusters
 
 

@@ -7,10 +7,8 @@ never a choice to make: the resource is there or not.
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
-
 from provisioning import naming
-from provisioning.errors import is_missing
+from provisioning.errors import unless_missing
 
 from .found import Found, unique
 
@@ -21,21 +19,11 @@ SUBNET_GROUP = naming.DB_SUBNET_GROUP
 
 def describe_db_instance(rds, identifier: str) -> dict | None:
     """The instance's description, None when there is none (provisioning polls on this)."""
-    try:
-        return rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
-    except ClientError as error:
-        if is_missing(error):
-            return None
-        raise
+    return unless_missing(lambda: rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0])
 
 
 def describe_db_subnet_group(rds, name: str = SUBNET_GROUP) -> dict | None:
-    try:
-        return rds.describe_db_subnet_groups(DBSubnetGroupName=name)["DBSubnetGroups"][0]
-    except ClientError as error:
-        if is_missing(error):
-            return None
-        raise
+    return unless_missing(lambda: rds.describe_db_subnet_groups(DBSubnetGroupName=name)["DBSubnetGroups"][0])
 
 
 def instance(rds, identifier: str) -> Found:

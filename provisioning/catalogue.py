@@ -172,7 +172,7 @@ def teardown_order(steps: dict[str, LabStep] | None = None) -> list[LabStep]:
     group before the VPC it lives in)."""
     steps = steps or load_steps()
     cleanup = [s for s in steps.values() if s.phase == CLEANUP and s.run]
-    deletes = {s.id: {u for u in s.undoes} for s in cleanup}
+    deletes = {s.id: set(s.undoes) for s in cleanup}
     needs = {s.id: {p for u in s.undoes for p in prerequisites(u, steps)} for s in cleanup}
 
     def must_go_first(step: LabStep) -> tuple[str, ...]:

@@ -4,7 +4,7 @@ alike: every list of AWS error codes lives here, each code in one list."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, TypeVar
 
 from botocore.exceptions import (
     ClientError, ConnectTimeoutError, EndpointConnectionError, NoCredentialsError, PartialCredentialsError,
@@ -12,6 +12,8 @@ from botocore.exceptions import (
 
 from .polling import DeadlineExceeded, wait_until
 from .readonly import WriteRefused
+
+T = TypeVar("T")
 
 # AWS answers these while network interfaces of just-deleted RDS/ElastiCache/EC2 resources
 # are still being released; the deletion succeeds a little later.
@@ -76,6 +78,16 @@ def caller_problem(exception: BaseException | None) -> CallerProblem | None:
             return CallerProblem(UNREACHABLE, exception)
         exception = exception.__cause__ or exception.__context__
     return None
+
+
+def unless_missing(call: Callable[[], T]) -> T | None:
+    """call()'s answer, or None when AWS answers that the subject does not exist."""
+    try:
+        return call()
+    except ClientError as error:
+        if is_missing(error):
+            return None
+        raise
 
 
 def is_missing(error: ClientError) -> bool:
