@@ -27,12 +27,16 @@ def wait_until(
     what: str,
     interval: float = 0.02,
     max_interval: float = 2.0,
+    retry_on: tuple[type[BaseException], ...] = (Exception,),
 ) -> Converged:
     """Call probe until it returns something truthy; report how long convergence took.
 
     The interval grows geometrically so local servers are seen within milliseconds while
-    a real AWS waiter does not hammer the API. Exceptions from the probe count as "not yet"
-    until the deadline, then the last one is chained to the timeout.
+    a real AWS waiter does not hammer the API. Exceptions of `retry_on` count as "not yet"
+    until the deadline, then the last one is chained to the timeout; any other exception
+    propagates at once. Provisioning retries any exception (a server still starting, a resource
+    AWS does not list yet); a check passes `retry_on=()`, so that an unexpected error is the
+    check's crash, never folded into a "did not converge" failure.
     """
     start = time.monotonic()
     deadline = start + timeout
@@ -45,7 +49,7 @@ def wait_until(
             if value:
                 return Converged(value, time.monotonic() - start, attempts)
             last_error = None
-        except Exception as exc:  # the probe may fail while a server is still starting
+        except retry_on as exc:  # the probe may fail while a server is still starting
             last_error = exc
         now = time.monotonic()
         if now >= deadline:

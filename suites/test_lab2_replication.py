@@ -17,12 +17,11 @@ from provisioning import naming
 from provisioning.apps import products
 from provisioning.products_table import table_contents
 from provisioning.polling import DeadlineExceeded, wait_until
+from provisioning.sql_errors import ER_NO_SUCH_TABLE, ER_OPTION_PREVENTS_STATEMENT
 
 pytestmark = pytest.mark.step("2.3")
 log = logging.getLogger("dblab")
 
-ER_NO_SUCH_TABLE = 1146
-ER_OPTION_PREVENTS_STATEMENT = 1290  # "running with the --read-only option"
 
 
 def read_products(connection, instance_id: str) -> tuple[tuple, ...]:
@@ -102,7 +101,8 @@ def test_replica_has_the_same_products_as_the_primary(lab, request):
             return seen["primary"] == seen["replica"]
 
         try:
-            converged = wait_until(same_rows, timeout=lab.timeout, what=f"{naming.DB_REPLICA} matching {naming.DB_INSTANCE}")
+            converged = wait_until(same_rows, timeout=lab.timeout, retry_on=(),
+                                   what=f"{naming.DB_REPLICA} matching {naming.DB_INSTANCE}")
         except DeadlineExceeded:
             pytest.fail(f"{naming.DB_REPLICA}: products still differ from {naming.DB_INSTANCE} after "
                         f"{lab.timeout:g}s: {describe_difference(seen.get('primary', ()), seen.get('replica', ()))}")
@@ -152,7 +152,8 @@ def test_row_written_on_primary_is_read_on_replica(lab, request):
                     return cursor.execute("SELECT 1 FROM products WHERE name = %s", (name,))
 
             try:
-                converged = wait_until(replicated, timeout=lab.timeout, what=f"{name} on {naming.DB_REPLICA}")
+                converged = wait_until(replicated, timeout=lab.timeout, what=f"{name} on {naming.DB_REPLICA}",
+                                       retry_on=())
             except DeadlineExceeded:
                 pytest.fail(f"{naming.DB_REPLICA}: a row inserted on {naming.DB_INSTANCE} did not arrive within "
                             f"{lab.timeout:g}s (replication status: {replica_lag(replica)})")

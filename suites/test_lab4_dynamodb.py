@@ -22,7 +22,7 @@ from lookups import dynamodb
 from lookups.dynamodb import read_stream_records, record_customer
 from lookups.found import Found
 from provisioning import naming
-from provisioning.apps.orders import LAB_ORDERS, PENDING, SHIPPED, OrderRepository, products
+from provisioning.apps.orders import LAB_ORDERS, PENDING, SHIPPED, OrderKeyConflict, OrderRepository, products
 from provisioning.dynamodb import STREAM_VIEW_TYPE
 
 FIRST, SECOND, LAST = LAB_ORDERS  # CUST-001 laptop order, CUST-001 mouse order, CUST-002 desk order
@@ -169,6 +169,14 @@ def _scratch_customer(lab):
     customer = naming.scratch_name("orders")
     try:
         yield repo, customer, table.subject
+    except OrderKeyConflict as exc:
+        pytest.fail(f"{table.subject}: the lab's app cannot store an order: {exc}")
+    except ClientError as error:
+        # The app's requests are valid against the lab's table: a table that refuses them as
+        # invalid (a key of another type) is the student's table, seen through the app.
+        if error.response["Error"].get("Code") != "ValidationException":
+            raise
+        pytest.fail(f"{table.subject}: the lab's app cannot store an order: {error}")
     finally:
         try:
             kwargs = {"KeyConditionExpression": Key("customer_id").eq(customer), "ConsistentRead": True}

@@ -61,6 +61,11 @@ LAB_ORDERS = (
 _CREATE_ATTEMPTS = 5
 
 
+class OrderKeyConflict(RuntimeError):
+    """Every fresh order_date was refused: the table is not keyed as the lab keys it (or other
+    writers hold every stamp)."""
+
+
 def to_dynamodb(value):
     """Floats (at any depth) to Decimal through their shortest repr, as the lab does for total."""
     if isinstance(value, float):
@@ -127,7 +132,7 @@ class OrderRepository:
             except ClientError as error:
                 if _code(error) != "ConditionalCheckFailedException":
                     raise
-        raise RuntimeError(
+        raise OrderKeyConflict(
             f"{customer_id}: put_item refused {_CREATE_ATTEMPTS} fresh order_date stamps in a row: other writers "
             f"hold them, or table {self.table.name} is not keyed on customer_id + order_date"
         )
