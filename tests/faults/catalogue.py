@@ -17,7 +17,7 @@ from .model import Fault
 
 
 # The runner's own modules; every other module here declares faults of a lab.
-MACHINERY = {"aws_view", "catalogue", "context", "model", "plugin", "runner", "table", "verdicts"}
+MACHINERY = {"aws_view", "catalogue", "context", "model", "plugin", "probes", "runner", "table", "verdicts"}
 
 
 def _declared() -> list[Fault]:

@@ -19,6 +19,7 @@ import pytest
 import provisioning.lab as lab_module
 from provisioning.aws import AwsTarget
 from provisioning.catalogue import load_steps
+from provisioning import naming
 from provisioning.context import Step
 from provisioning.environment import EnvironmentSpec, LabEnvironment
 
@@ -113,25 +114,27 @@ def _real(step_id: str) -> Step:
 
 
 @fault("7.5", "teardown-step-fails", "a cleanup step reports an error (its deletion unconfirmed)",
-       "test_every_cleanup_step_succeeded")
+       "test_every_cleanup_step_succeeded", breaks="7.2")
 def teardown_step_fails(scenario: Scenario):
     scenario.teardown["7.2"] = _fails_after(_real("7.2"))
 
 
-@fault("7.5", "table-left-behind", "the cleanup leaves the DynamoDB table behind", "test_no_lab_resource_remains")
+@fault("7.5", "table-left-behind", "the cleanup leaves the DynamoDB table behind", "test_no_lab_resource_remains",
+       breaks=naming.ORDERS_TABLE)
 def table_left_behind(scenario: Scenario):
     scenario.teardown["7.2"] = _skip("7.2")
 
 
 @fault("7.5", "cache-left-behind", "the cleanup leaves the replication group and its subnet group behind",
-       "test_elasticache_resources_deleted", "test_no_lab_resource_remains", view=AWS)
+       "test_elasticache_resources_deleted", "test_no_lab_resource_remains", view=AWS,
+       breaks=naming.REPLICATION_GROUP)
 def cache_left_behind(scenario: Scenario):
     scenario.steps = CONTROL_PLANE_WITH_CACHE
     scenario.teardown["7.1"] = _skip("7.1")
 
 
 @fault("7.5", "servers-left-running", "stopping the servers does nothing: MariaDB and Redis keep running",
-       "test_no_server_process_remains")
+       "test_no_server_process_remains", breaks="server processes still running")
 def servers_left_running(scenario: Scenario):
     scenario.steps, scenario.servers, scenario.stop_does_nothing = (), True, True
 
@@ -141,7 +144,7 @@ FAULTS: list[Fault] = [teardown_step_fails, table_left_behind, cache_left_behind
 
 def run_scenarios(environment, faults: list[Fault], report) -> None:
     """Reference scenarios, then one scenario per fault; results into the report."""
-    from .verdicts import FaultRun
+    from .verdicts import FaultRun, missing_steps, resolve
 
     log = environment.log
     report.reference["cleanup"] = run_lab7(environment, EMULATOR)  # the reference lab's own teardown
@@ -151,9 +154,17 @@ def run_scenarios(environment, faults: list[Fault], report) -> None:
     for item in faults:
         scenario = Scenario(view=item.view)
         item.apply(scenario)
-        run = FaultRun(id=item.id, step=item.step, title=item.title, view=item.view, targets=list(item.targets))
+        checks = list(report.reference["cleanup"])
+        targets, unknown = resolve(item.targets, checks)
+        run = FaultRun(id=item.id, step=item.step, title=item.title, view=item.view, targets=targets,
+                       breaks=list(item.breaks))
+        baseline = report.reference["cleanup, aws view" if item.view == AWS else "cleanup"]
         try:
+            if unknown:
+                raise LookupError(f"targets that name no single check: {unknown}")
             run.outcomes = run_scenario(moto, scenario, log)
+            run.baseline = {name: baseline[name]["status"] for name in run.outcomes if name in baseline}
+            run.missing_steps = missing_steps(report.checks, run.outcomes, baseline)
         except Exception as exc:
             run.error = f"scenario: {type(exc).__name__}: {exc}"
         run.rerun = len(run.outcomes)

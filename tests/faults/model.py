@@ -56,17 +56,26 @@ class Fault:
     title: str  # what is wrong, as an instructor would say it
     targets: tuple[str, ...]  # the checks (test names, with [parameter]) that must fail
     apply: Callable  # apply(fc: FaultContext); registers its own undo through fc.undo
+    # What the fault breaks, as a failing check must name it: the resource or the setting (any
+    # one of these in each target's message). A target that fails without naming it did not
+    # see this fault: it failed for another reason, which is a crash, not a kill.
+    breaks: tuple[str, ...] = ()
     view: str = EMULATOR
 
     def __post_init__(self):
         if not self.targets:
             raise ValueError(f"fault {self.id}: no target checks")
+        if not self.breaks or not all(self.breaks):
+            raise ValueError(f"fault {self.id}: name what it breaks (breaks=...)")
         if self.view not in (EMULATOR, AWS):
             raise ValueError(f"fault {self.id}: unknown view {self.view!r}")
 
 
-def fault(step: str, id: str, title: str, *targets: str, view: str = EMULATOR):
+def fault(step: str, id: str, title: str, *targets: str, breaks: str | tuple[str, ...], view: str = EMULATOR):
     """Decorator: the function below is the fault's apply(fc)."""
+    named = (breaks,) if isinstance(breaks, str) else tuple(breaks)
+
     def declare(apply: Callable) -> Fault:
-        return Fault(id=f"{step}-{id}", step=step, title=title, targets=tuple(targets), apply=apply, view=view)
+        return Fault(id=f"{step}-{id}", step=step, title=title, targets=tuple(targets), apply=apply,
+                     breaks=named, view=view)
     return declare

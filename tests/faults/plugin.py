@@ -23,23 +23,28 @@ from provisioning.outcomes import skip_reason
 from .context import RecordingAwsClients
 from .model import AWS, MYSQL, REDIS, app_classes, code_system
 
-PASSED, FAILED, SKIPPED, ERROR = "passed", "failed", "skipped", "error"
+PASSED, FAILED, CRASHED, SKIPPED = "passed", "failed", "crashed", "skipped"
+# What a check's body raises when it fails on purpose: its own assertion or pytest.fail.
+ASSERTIONS = (AssertionError, pytest.fail.Exception)
 
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # passed, failed, skipped or error (an exception outside the check's body)
+    """passed; failed (the check's own assertion, in its body); crashed (any other exception in
+    its body, or an error in its setup or teardown: the check did not see anything); skipped."""
+
+    status: str
     message: str = ""
 
     @property
     def broken(self) -> bool:
-        return self.status in (FAILED, ERROR)
+        return self.status in (FAILED, CRASHED)
 
 
 @dataclass
 class Pass:
-    outcomes: dict[str, Outcome] = field(default_factory=dict)  # check name -> outcome
-    reads: dict[str, set[str]] = field(default_factory=dict)  # check name -> systems it read
+    outcomes: dict[str, Outcome] = field(default_factory=dict)  # node id -> outcome
+    reads: dict[str, set[str]] = field(default_factory=dict)  # node id -> systems it read
     seconds: float = 0.0
 
 
@@ -64,12 +69,22 @@ class RecordingLab(LabContext):
 
 
 def _message(report) -> str:
+    """A skip's reason, or the first line of what the check raised (its own message)."""
     longrepr = report.longrepr
     if isinstance(longrepr, tuple):  # a skip
         return skip_reason(report)
     crash = getattr(longrepr, "reprcrash", None)
     text = crash.message if crash is not None else str(longrepr)
     return text.strip().splitlines()[0] if text.strip() else ""
+
+
+def _status(report) -> str:
+    if report.skipped:
+        return SKIPPED
+    if report.passed:
+        return PASSED
+    # A failure counts as the check's verdict only from its body, by its own assertion.
+    return FAILED if report.when == "call" and getattr(report, "dblab_assertion", False) else CRASHED
 
 
 class _Fixtures:
@@ -118,28 +133,34 @@ class FaultSession:
         return True
 
     def pytest_runtest_logstart(self, nodeid, location) -> None:
-        self._item = nodeid.split("::")[-1]
+        self._item = nodeid
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        report = (yield).get_result()
+        if call.excinfo is not None:
+            report.dblab_assertion = call.excinfo.errisinstance(ASSERTIONS)
 
     def pytest_runtest_logreport(self, report) -> None:
         if self._current is None:
             return
-        name = report.nodeid.split("::")[-1]
         outcomes = self._current.outcomes
-        if report.skipped:
-            outcomes.setdefault(name, Outcome(SKIPPED, _message(report)))
-        elif report.failed:
-            status = FAILED if report.when == "call" else ERROR
-            if name not in outcomes or not outcomes[name].broken:
-                outcomes[name] = Outcome(status, _message(report))
-        elif report.when == "call":
-            outcomes.setdefault(name, Outcome(PASSED))
+        status = _status(report)
+        before = outcomes.get(report.nodeid)
+        if status == PASSED and report.when != "call":
+            return  # setup and teardown pass around every check: the call decides
+        # The worst phase wins: a teardown error after a passed (or failed) call is a crash.
+        rank = {PASSED: 0, SKIPPED: 0, FAILED: 1, CRASHED: 2}
+        if before is None or rank[status] > rank[before.status]:
+            outcomes[report.nodeid] = Outcome(status, _message(report))
 
     # -- what the driver calls ---------------------------------------------------------------
     def names(self) -> list[str]:
-        return [item.name for item in self.items]
+        """Every check's node id, in collection order."""
+        return [item.nodeid for item in self.items]
 
     def steps(self) -> dict[str, str]:
-        return {item.name: str(item.get_closest_marker("step").args[0]) for item in self.items}
+        return {item.nodeid: str(item.get_closest_marker("step").args[0]) for item in self.items}
 
     def clients(self, view: str) -> RecordingAwsClients:
         if view not in self._clients:
@@ -157,7 +178,7 @@ class FaultSession:
     def run(self, names, view: str) -> Pass:
         """Run these checks (in collection order) as one pytest run would: fresh step ledger."""
         wanted = set(names)
-        items = [item for item in self.items if item.name in wanted]
+        items = [item for item in self.items if item.nodeid in wanted]
         self.view = view
         self._current = result = Pass()
         stash = self._session.config.stash

@@ -57,20 +57,22 @@ def _extra_subnet(fc, vpc_id: str, cidr: str, zone: str) -> str:
 
 
 @fault("1.3", "subnet-group-in-one-zone", "the DB subnet group's two subnets are both in us-east-1a",
-       "test_db_subnet_group_holds_exactly_the_private_subnets", "test_db_subnet_group_spans_two_availability_zones")
+       "test_db_subnet_group_holds_exactly_the_private_subnets", "test_db_subnet_group_spans_two_availability_zones",
+       breaks=naming.DB_SUBNET_GROUP)
 def subnet_group_one_zone(fc):
     extra = _extra_subnet(fc, fc.vpc_id(), "10.0.4.0/24", naming.AZ_A)
     _replace_subnet_group(fc, [fc.subnet_id(naming.PRIVATE_SUBNET_A), extra])
 
 
 @fault("1.3", "subnet-group-with-the-public-subnet", "the DB subnet group holds the public subnet instead of private A",
-       "test_db_subnet_group_holds_exactly_the_private_subnets")
+       "test_db_subnet_group_holds_exactly_the_private_subnets", breaks=naming.DB_SUBNET_GROUP)
 def subnet_group_public(fc):
     _replace_subnet_group(fc, [fc.subnet_id(naming.PUBLIC_SUBNET_A), fc.subnet_id(naming.PRIVATE_SUBNET_B)])
 
 
 @fault("1.3", "subnet-group-in-another-vpc", "the DB subnet group is made of another VPC's subnets",
-       "test_db_subnet_group_is_in_the_lab_vpc", "test_db_subnet_group_holds_exactly_the_private_subnets")
+       "test_db_subnet_group_is_in_the_lab_vpc", "test_db_subnet_group_holds_exactly_the_private_subnets",
+       breaks=naming.DB_SUBNET_GROUP)
 def subnet_group_other_vpc(fc):
     ec2 = fc.aws("ec2")
     vpc_id = ec2.create_vpc(CidrBlock="172.16.0.0/16")["Vpc"]["VpcId"]
@@ -82,43 +84,48 @@ def subnet_group_other_vpc(fc):
 
 # --- 1.4 -----------------------------------------------------------------------------------------
 
-@fault("1.4", "primary-stopped", "the primary is stopped", "test_primary_is_available")
+@fault("1.4", "primary-stopped", "the primary is stopped", "test_primary_is_available", breaks="status is stopped")
 def primary_stopped(fc):
     _edit_instance(fc, naming.DB_INSTANCE, status="stopped")
 
 
-@fault("1.4", "primary-mysql-5-7", "the primary runs MySQL 5.7", "test_primary_runs_mysql_8_0")
+@fault("1.4", "primary-mysql-5-7", "the primary runs MySQL 5.7", "test_primary_runs_mysql_8_0", breaks="5.7")
 def primary_old_engine(fc):
     _modify(fc, naming.DB_INSTANCE, EngineVersion="5.7.44")
 
 
-@fault("1.4", "primary-larger-class", "the primary is a db.t3.small", "test_primary_instance_class_is_db_t3_micro")
+@fault("1.4", "primary-larger-class", "the primary is a db.t3.small", "test_primary_instance_class_is_db_t3_micro",
+       breaks="db.t3.small")
 def primary_class(fc):
     _modify(fc, naming.DB_INSTANCE, DBInstanceClass="db.t3.small")
 
 
-@fault("1.4", "primary-gp3-storage", "the primary's storage is gp3", "test_primary_storage_is_20_gb_gp2")
+@fault("1.4", "primary-gp3-storage", "the primary's storage is gp3", "test_primary_storage_is_20_gb_gp2",
+       breaks="gp3")
 def primary_storage(fc):
     _modify(fc, naming.DB_INSTANCE, StorageType="gp3")
 
 
-@fault("1.4", "backups-off", "automated backups are off (retention 0 days)", "test_primary_keeps_backups_for_7_days")
+@fault("1.4", "backups-off", "automated backups are off (retention 0 days)", "test_primary_keeps_backups_for_7_days",
+       breaks="BackupRetentionPeriod is 0")
 def backups_off(fc):
     _modify(fc, naming.DB_INSTANCE, BackupRetentionPeriod=0)
 
 
-@fault("1.4", "primary-public", "the primary is publicly accessible", "test_primary_is_not_publicly_accessible")
+@fault("1.4", "primary-public", "the primary is publicly accessible", "test_primary_is_not_publicly_accessible",
+       breaks="PubliclyAccessible")
 def primary_public(fc):
     _modify(fc, naming.DB_INSTANCE, PubliclyAccessible=True)
 
 
 @fault("1.4", "no-initial-database", "the primary was created without --db-name labdb",
-       "test_primary_database_and_master_user_are_the_labs")
+       "test_primary_database_and_master_user_are_the_labs", breaks="DBName None")
 def no_db_name(fc):
     _edit_instance(fc, naming.DB_INSTANCE, db_name=None)
 
 
-@fault("1.4", "primary-untagged", "the primary lacks the Environment=Lab tag", "test_primary_is_tagged_environment_lab")
+@fault("1.4", "primary-untagged", "the primary lacks the Environment=Lab tag", "test_primary_is_tagged_environment_lab",
+       breaks="tag Environment")
 def primary_untagged(fc):
     rds = fc.aws("rds")
     arn = rds.describe_db_instances(DBInstanceIdentifier=naming.DB_INSTANCE)["DBInstances"][0]["DBInstanceArn"]
@@ -128,13 +135,13 @@ def primary_untagged(fc):
 
 
 @fault("1.4", "primary-also-in-the-ec2-group", "the primary also carries the EC2 security group",
-       "test_primary_uses_only_the_rds_security_group")
+       "test_primary_uses_only_the_rds_security_group", breaks="security groups")
 def primary_extra_group(fc):
     _modify(fc, naming.DB_INSTANCE, VpcSecurityGroupIds=[fc.group_id(naming.RDS_SG), fc.group_id(naming.EC2_SG)])
 
 
 @fault("1.4", "primary-in-another-subnet-group", "the primary is in a subnet group other than the lab's",
-       "test_primary_uses_the_lab_subnet_group")
+       "test_primary_uses_the_lab_subnet_group", breaks="dblab-fault-subnet-group")
 def primary_other_subnet_group(fc):
     rds = fc.aws("rds")
     rds.create_db_subnet_group(DBSubnetGroupName="dblab-fault-subnet-group", DBSubnetGroupDescription="fault",
@@ -145,15 +152,18 @@ def primary_other_subnet_group(fc):
 
 # --- 2.1 -----------------------------------------------------------------------------------------
 
-@fault("2.1", "multi-az-off", "Multi-AZ is off", "test_primary_is_multi_az")
+@fault("2.1", "multi-az-off", "Multi-AZ is off", "test_primary_is_multi_az", breaks="MultiAZ is off")
 def multi_az_off(fc):
     _modify(fc, naming.DB_INSTANCE, MultiAZ=False)
 
 
 @fault("2.1", "standby-in-the-primary-zone", "AWS reports the standby in the primary's own zone",
-       "test_standby_is_in_another_availability_zone", view=AWS)
+       "test_standby_is_in_another_availability_zone", view=AWS, breaks="the same zone as the primary")
 def standby_same_zone(fc):
-    fc.patch(fc.answers, "standby_in_primary_zone", True, system=RDS)
+    # What AWS reports, in the AWS view's model of its answer (moto's record stays as built).
+    primary = fc.aws("rds").describe_db_instances(DBInstanceIdentifier=naming.DB_INSTANCE)["DBInstances"][0]
+    fc.patch(fc.answers, "db_instance_changes",
+             {naming.DB_INSTANCE: {"SecondaryAvailabilityZone": primary["AvailabilityZone"]}}, system=RDS)
 
 
 # --- 2.2 -----------------------------------------------------------------------------------------
@@ -169,13 +179,13 @@ def _delete_replica(fc) -> None:
     fc.undo(fc.reprovision, "2.2")
 
 
-@fault("2.2", "no-replica", "there is no read replica", *REPLICA_CHECKS)
+@fault("2.2", "no-replica", "there is no read replica", *REPLICA_CHECKS, breaks=naming.DB_REPLICA)
 def no_replica(fc):
     _delete_replica(fc)
 
 
 @fault("2.2", "replica-promoted", "the replica was promoted to a standalone instance",
-       "test_replica_reads_from_the_primary", "test_primary_lists_the_replica")
+       "test_replica_reads_from_the_primary", "test_primary_lists_the_replica", breaks="ReadReplica")
 def replica_promoted(fc):
     rds = fc.aws("rds")
     rds.promote_read_replica(DBInstanceIdentifier=naming.DB_REPLICA)
@@ -189,22 +199,26 @@ def replica_promoted(fc):
         primary.remove_replica(replica)
 
 
-@fault("2.2", "replica-not-available", "the replica is stuck in storage-full", "test_replica_is_available")
+@fault("2.2", "replica-not-available", "the replica is stuck in storage-full", "test_replica_is_available",
+       breaks="storage-full")
 def replica_storage_full(fc):
     _edit_instance(fc, naming.DB_REPLICA, status="storage-full")
 
 
-@fault("2.2", "replica-in-zone-a", "the replica is in us-east-1a, next to the primary", "test_replica_is_in_us_east_1b")
+@fault("2.2", "replica-in-zone-a", "the replica is in us-east-1a, next to the primary", "test_replica_is_in_us_east_1b",
+       breaks=naming.AZ_A)
 def replica_zone(fc):
     _edit_instance(fc, naming.DB_REPLICA, availability_zone=naming.AZ_A)
 
 
-@fault("2.2", "replica-public", "the replica is publicly accessible", "test_replica_is_not_publicly_accessible")
+@fault("2.2", "replica-public", "the replica is publicly accessible", "test_replica_is_not_publicly_accessible",
+       breaks="PubliclyAccessible")
 def replica_public(fc):
     _modify(fc, naming.DB_REPLICA, PubliclyAccessible=True)
 
 
-@fault("2.2", "replica-larger-class", "the replica is a db.t3.small", "test_replica_instance_class_is_db_t3_micro")
+@fault("2.2", "replica-larger-class", "the replica is a db.t3.small", "test_replica_instance_class_is_db_t3_micro",
+       breaks="db.t3.small")
 def replica_class(fc):
     _modify(fc, naming.DB_REPLICA, DBInstanceClass="db.t3.small")
 

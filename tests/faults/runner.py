@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import secrets
 import signal
 import sys
@@ -36,11 +37,12 @@ from provisioning.local.mariadb import PRIMARY, REPLICA, ReplicaLagging
 
 from . import aws_view, cleanup
 from .catalogue import CLEANUP_FAULTS, FAULTS
+from .probes import PROBES
 from .context import FaultContext
 from .model import AWS, ELASTICACHE, EMULATOR, MYSQL, RDS, affected
 from .plugin import FaultSession, Pass
 from .table import render
-from .verdicts import FaultRun
+from .verdicts import FaultRun, missing_steps, resolve
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SUITES = REPO_ROOT / "suites"
@@ -50,6 +52,12 @@ CHECK_TIMEOUT = 1.0
 # The 5.3 window check waits this long for a 1 s rate-limit window to end (5 s in the suite);
 # a limiter that never resets fails after it.
 WINDOW_RESET_DEADLINE = 2.5
+# Lab 6 under faults: the read-after-write benchmark gives up on a row after REPLICA_DEADLINE
+# (10 s in the suite), and each concurrency thread runs a few queries, not 50 (same paths).
+LAB6_SETTINGS = {"REPLICA_DEADLINE": 1.0, "QUERIES_PER_THREAD": 5}
+# Lab 6's benchmarks run under every fault that reaches what they read, measuring only long
+# enough to go through each of their paths: the numbers are not the point here.
+BENCHMARK_ARGS = ["--lab-bench", "--benchmark-max-time=0.01", "--benchmark-min-rounds=2", "--benchmark-warmup=off"]
 
 
 @dataclass
@@ -58,6 +66,8 @@ class Report:
     reference: dict[str, dict] = field(default_factory=dict)  # view -> {check: outcome}
     final: dict[str, dict] = field(default_factory=dict)  # view -> {check: outcome}, after every fault
     faults: list[FaultRun] = field(default_factory=list)
+    probes: list[FaultRun] = field(default_factory=list)  # probes.py: wrong on purpose
+    probe_verdicts: dict[str, str] = field(default_factory=dict)  # probe id -> the verdict it must get
     seconds: dict[str, float] = field(default_factory=dict)
     all_checks: bool = False
     secrets_shown: list[str] = field(default_factory=list)  # checks whose message shows a password
@@ -67,7 +77,8 @@ class Report:
 
     @classmethod
     def from_json(cls, data: dict) -> "Report":
-        return cls(**{**data, "faults": [FaultRun(**run) for run in data["faults"]]})
+        return cls(**{**data, "faults": [FaultRun(**run) for run in data["faults"]],
+                      "probes": [FaultRun(**run) for run in data.get("probes", [])]})
 
 
 def _plain(result: Pass) -> dict:
@@ -84,18 +95,35 @@ def _settle_replica(fc: FaultContext) -> None:
             pass
 
 
+def could_read(step_of: dict[str, str], reference: Pass, touched: set[str], targets: list[str]) -> list[str]:
+    """The checks to run under a fault: its targets, and every check of a step one of whose checks
+    read what the fault changed (a check could read what its step's checks read; and a whole step
+    runs, so the step ledger sees under the fault what a full run would)."""
+    systems = affected(touched)
+    steps = {step_of[name] for name in reference.outcomes
+             if name in targets or reference.reads.get(name, set()) & systems}
+    return [name for name in reference.outcomes if step_of.get(name) in steps]
+
+
 def run_fault(session: FaultSession, fault, fc: FaultContext, reference: Pass, *, all_checks: bool) -> FaultRun:
-    run = FaultRun(id=fault.id, step=fault.step, title=fault.title, view=fault.view, targets=list(fault.targets))
+    step_of = session.steps()
+    targets, unknown = resolve(fault.targets, list(step_of))
+    run = FaultRun(id=fault.id, step=fault.step, title=fault.title, view=fault.view, targets=targets,
+                   breaks=list(fault.breaks))
+    if unknown:
+        run.error = f"targets that name no single check of the suites: {unknown}"
+        return run
     begin = time.monotonic()
     fc.begin()
     try:
         fault.apply(fc)
         _settle_replica(fc)
-        names = list(reference.outcomes) if all_checks else [
-            name for name in reference.outcomes
-            if name in fault.targets or reference.reads.get(name, set()) & affected(fc.touched)]
+        names = list(reference.outcomes) if all_checks else could_read(step_of, reference, fc.touched, targets)
         result = session.run(names, fault.view)
         run.outcomes, run.rerun = _plain(result), len(names)
+        baseline = _plain(reference)
+        run.baseline = {name: baseline[name]["status"] for name in names if name in baseline}
+        run.missing_steps = missing_steps(step_of, run.outcomes, baseline)
     except Exception as exc:  # the fault itself is broken: reported, the other faults still run
         run.error = f"applying: {type(exc).__name__}: {exc}"
     try:
@@ -106,7 +134,7 @@ def run_fault(session: FaultSession, fault, fc: FaultContext, reference: Pass, *
     run.touched = sorted(fc.touched)
     if not run.error:
         run.left_behind = data_left_behind(fc)
-        again = _plain(session.run(fault.targets, fault.view))
+        again = _plain(session.run(targets, fault.view))
         expected = {name: o.status for name, o in reference.outcomes.items()}
         run.not_restored = {name: o for name, o in again.items() if o["status"] != expected.get(name)}
     run.seconds = round(time.monotonic() - begin, 3)
@@ -140,39 +168,44 @@ def progress(index: int, total: int, run: FaultRun, step_of: dict[str, str]) -> 
           f"{run.rerun:3d} checks {run.seconds:5.2f}s", file=sys.stderr, flush=True)
 
 
-def drive(session: FaultSession, faults, fc: FaultContext, report: Report, *, all_checks: bool) -> None:
+def drive(session: FaultSession, faults, fc: FaultContext, report: Report, *, all_checks: bool,
+          probes: dict | None = None) -> None:
     report.checks = session.steps()
     for module in {item.module for item in session.items}:
         if hasattr(module, "WINDOW_RESET_DEADLINE"):
             module.WINDOW_RESET_DEADLINE = WINDOW_RESET_DEADLINE
+        for name, value in LAB6_SETTINGS.items():
+            if hasattr(module, name):
+                setattr(module, name, value)
     total, index, everything, reads = len(faults), 0, session.names(), {}
     for view in [EMULATOR] + ([AWS] if any(f.view == AWS for f in faults) else []):
         begin = time.monotonic()
         # The AWS view changes only RDS and ElastiCache answers: it grades the checks that read them.
         names = everything if view == EMULATOR else [n for n in everything if {RDS, ELASTICACHE} & reads.get(n, set())]
-        undo = aws_view.two_member_clusters() if view == AWS else (lambda: None)
-        try:
-            with session.recording_code():
-                reference = session.run(names, view)
-            report.reference[view] = _plain(reference)
-            if view == EMULATOR:
-                reads = reference.reads
-            for fault in (f for f in faults if f.view == view):
-                index += 1
-                run = run_fault(session, fault, fc, reference, all_checks=all_checks)
-                report.faults.append(run)
-                progress(index, total, run, report.checks)
-            if view == EMULATOR:  # every fault reverted: the environment is the reference again
-                report.final[view] = _plain(session.run(names, view))
-        finally:
-            undo()
+        with session.recording_code():
+            reference = session.run(names, view)
+        report.reference[view] = _plain(reference)
+        if view == EMULATOR:
+            reads = reference.reads
+        for fault in (f for f in faults if f.view == view):
+            index += 1
+            run = run_fault(session, fault, fc, reference, all_checks=all_checks)
+            report.faults.append(run)
+            progress(index, total, run, report.checks)
+        for probe, expected in (probes or {}).items() if view == EMULATOR else ():
+            run = run_fault(session, probe, fc, reference, all_checks=all_checks)
+            report.probes.append(run)
+            report.probe_verdicts[probe.id] = expected
+            progress(0, total, run, report.checks)
+        if view == EMULATOR:  # every fault reverted: the environment is the reference again
+            report.final[view] = _plain(session.run(names, view))
         report.seconds[f"{view} view"] = round(time.monotonic() - begin, 1)
 
 
 def pytest_args() -> list[str]:
     # No addopts: no JUnit file, no -rfE; the terminal stays quiet (the table is the output).
     return [str(SUITES), f"--ignore={SUITES / 'test_lab7_cleanup.py'}", "-o", "addopts=", "-p", "no:cacheprovider",
-            "-p", "no:terminal", "-W", "ignore::DeprecationWarning"]
+            "-p", "no:terminal", "-W", "ignore::DeprecationWarning", *BENCHMARK_ARGS]
 
 
 def start_environment(log) -> LabEnvironment:
@@ -213,11 +246,16 @@ def _interrupt(signum, frame):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    # Started from a pytest-xdist worker (make test), this process inherits its worker id, and
+    # pytest-benchmark would think it is one too and disable Lab 6: this session is not a worker.
+    for variable in [name for name in os.environ if name.startswith("PYTEST_XDIST_")]:
+        del os.environ[variable]
     signal.signal(signal.SIGTERM, _interrupt)
     # moto's server logs a traceback for every call it does not implement (the teardown's
     # delete_cache_subnet_group): not news here.
     logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
     faults = select(FAULTS, args.fault)
+    probes = {probe: expected for probe, expected in PROBES.items() if not args.fault or probe in select(PROBES, args.fault)}
     cleanup_faults = [] if args.no_cleanup else select(CLEANUP_FAULTS, args.fault)
     log = (lambda message: print(message, file=sys.stderr)) if args.verbose else (lambda message: None)
     report = Report(all_checks=args.all_checks)
@@ -228,7 +266,8 @@ def main(argv=None) -> int:
         answers = aws_view.AwsAnswers()
         fc = FaultContext(target=environment.clients.target, dataplane=environment.dataplane,
                           engines=environment.engines, run_id=environment.spec.run_id, answers=answers, log=log)
-        session = FaultSession(environment, lambda s: drive(s, faults, fc, report, all_checks=args.all_checks),
+        session = FaultSession(environment, lambda s: drive(s, faults, fc, report, all_checks=args.all_checks,
+                                                             probes=probes),
                                check_timeout=CHECK_TIMEOUT, answers=answers)
         code = pytest.main(pytest_args(), plugins=[session])
         if session.error is not None:
