@@ -6,7 +6,9 @@ nothing else) are in tests/faults (network.py, rds.py, bastion.py), run by test_
 from __future__ import annotations
 
 import inspect
+import logging
 import stat
+import tempfile
 from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,7 +19,7 @@ from fixtures.lab import LabContext
 from lookups import bastion as find_bastion
 from lookups import inventory
 from lookups import network as find_network
-from provisioning import bastion, naming, network, rds
+from provisioning import bastion, lab_replay, naming, network, rds
 from provisioning import lab as lab_module
 from provisioning.aws import AwsClients, AwsTarget
 from provisioning.context import ProvisionContext
@@ -33,6 +35,15 @@ STEPS = [s for s in lab_module.provisioning_steps() if s.run.__module__ in {m.__
 TEARDOWN = [s for s in lab_module.teardown_steps() if s.run.__module__ in {m.__name__ for m in MODULES}]  # 7.3, 7.4
 DATA_PLANE_CHECK = "test_primary_database_answers_as_labdb"
 STANDBY_CHECK = "test_standby_is_in_another_availability_zone"
+# The provisioning function each lab step of this share runs, in order: an id on the wrong
+# function (2.1 creating the replica) keeps the list of ids the same.
+DECLARED = {
+    network: [("1.1", "create_vpc_network"), ("1.2", "create_security_groups")],
+    rds: [("1.3", "create_db_subnet_group"), ("1.4", "create_primary_instance"), ("2.1", "enable_multi_az"),
+          ("2.2", "create_read_replica")],
+    bastion: [("1.5", "launch_bastion")],
+}
+TEARDOWN_DECLARED = [("7.3", "delete_rds"), ("7.4", "delete_bastion"), ("7.4", "delete_network")]
 
 
 def expand_checks(*modules) -> dict[str, object]:
@@ -110,14 +121,42 @@ def lab(aws_clients):
     return make_lab(aws_clients)
 
 
+@pytest.fixture
+def issued_keys(aws_clients):
+    """The private keys AWS returned from CreateKeyPair during the test (it shows each only once)."""
+    issued = []
+    events = aws_clients("ec2").meta.events  # the session's client: unregistered after the test
+    events.register("after-call.ec2.CreateKeyPair", lambda parsed, **kwargs: issued.append(parsed["KeyMaterial"]),
+                    unique_id="test-issued-keys")
+    yield issued
+    events.unregister("after-call.ec2.CreateKeyPair", unique_id="test-issued-keys")
+
+
+def key_lines(material: str) -> list[str]:
+    """The base64 lines of a PEM key: any one of them shown is part of the key shown."""
+    return [line for line in material.splitlines() if line.strip() and not line.startswith("-----")]
+
+
+@pytest.fixture
+def everything_shown(messages, capsys, caplog):
+    """All a run shows: the steps' log, what they print, and what the suite's loggers say."""
+    for logger in ("provisioning", "lookups"):
+        caplog.set_level(logging.DEBUG, logger=logger)
+    return lambda: "\n".join([*messages, *capsys.readouterr(), caplog.text])
+
+
 # --- declarations --------------------------------------------------------------------------------
 
 def test_steps_and_teardown_are_declared_with_the_lab_ids():
     provisioning = lab_module.provisioning_steps()
-    assert [s.step for s in lab_module.steps_of(network, provisioning)] == ["1.1", "1.2"]
-    assert [s.step for s in lab_module.steps_of(rds, provisioning)] == ["1.3", "1.4", "2.1", "2.2"]
-    assert [s.step for s in lab_module.steps_of(bastion, provisioning)] == ["1.5"]
-    assert [s.step for s in TEARDOWN] == ["7.3", "7.4", "7.4"]
+    for module, declared in DECLARED.items():
+        assert [(s.step, s.run.__name__) for s in lab_module.steps_of(module, provisioning)] == declared
+    assert [(s.step, s.run.__name__) for s in TEARDOWN] == TEARDOWN_DECLARED
+    # Each id is the lab's: the lab text's step of that number has the step's title.
+    headings = {s.id: s.title for s in lab_replay.parse_lab(lab_replay.lab_file().read_text(), stop_at_lab=8)}
+    wrong = [(s.step, s.title, headings.get(s.step)) for s in STEPS + TEARDOWN
+             if (headings.get(s.step) or "").casefold() != s.title.casefold()]
+    assert wrong == [], "step id, catalogue title, the lab's heading of that id"
 
 
 def test_every_check_is_marked_with_one_step_of_its_lab():
@@ -172,44 +211,69 @@ def test_data_plane_check_reports_the_server_and_passes_on_labdb(aws_clients, my
 
 # --- provisioning ------------------------------------------------------------------------------
 
-def test_provisioning_writes_the_private_key_0600_and_never_logs_it_or_the_password(ctx, messages):
+def test_provisioning_writes_the_private_key_0600_and_never_logs_it_or_the_password(ctx, issued_keys, everything_shown):
     provision(ctx)
     key = ctx.state_dir / bastion.KEY_FILE
-    material = key.read_text()
-    assert "PRIVATE KEY" in material
+    assert len(issued_keys) == 1 and key.read_text() == issued_keys[0]  # the key AWS issued, as issued
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
-    logged = "\n".join(messages)
-    assert "PRIVATE KEY" not in logged and material.strip().splitlines()[1] not in logged
-    assert str(ctx.master_password) not in logged
+    shown = everything_shown()
+    # Named, never echoed: a failure here must not print the secret again.
+    shown_secrets = {"private key": "PRIVATE KEY" in shown or any(line in shown for line in key_lines(issued_keys[0])),
+                     "master password": str(ctx.master_password) in shown}
+    assert [secret for secret, is_shown in shown_secrets.items() if is_shown] == []
 
 
-def test_without_a_state_directory_the_private_key_is_discarded(aws_clients, tmp_path, messages):
+def test_without_a_state_directory_the_private_key_is_discarded(aws_clients, tmp_path, monkeypatch, messages,
+                                                                issued_keys, everything_shown):
+    # Every place a key could be put by default (the working directory, home, the temporary
+    # directory) is inside tmp_path, so a key written anywhere of the kind is found there.
+    for place in ("cwd", "home", "tmp"):
+        (tmp_path / place).mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     ctx = make_context(aws_clients, None, messages)
     provision(ctx)
-    assert any("private key discarded" in m for m in messages)
-    assert not list(tmp_path.iterdir())
+    assert len(issued_keys) == 1 and any("private key discarded" in m for m in messages)
+    lines = key_lines(issued_keys[0])
+    holding = [str(p) for p in tmp_path.rglob("*") if p.is_file() and any(line in p.read_text(errors="replace") for line in lines)]
+    assert holding == []
+    shown = everything_shown()
+    assert not any(line in shown for line in lines), "the discarded private key is shown"
 
 
-def snapshot(clients) -> dict[str, int]:
+def snapshot(clients) -> dict[str, set]:
+    """What the account holds, by identity (ids, not counts): a resource deleted and made again,
+    or one traded for another, shows as a change."""
     ec2, rds_client = clients("ec2"), clients("rds")
     tables = ec2.describe_route_tables()["RouteTables"]
     groups = ec2.describe_security_groups()["SecurityGroups"]
     reservations = ec2.describe_instances(
         Filters=[{"Name": "instance-state-name", "Values": list(find_bastion.LIVE_STATES)}])["Reservations"]
     return {
-        "VPCs": len(ec2.describe_vpcs()["Vpcs"]),
-        "subnets": len(ec2.describe_subnets()["Subnets"]),
-        "internet gateways": len(ec2.describe_internet_gateways()["InternetGateways"]),
-        "route tables": len(tables),
-        "routes": sum(len(t.get("Routes", ())) for t in tables),
-        "route table associations": sum(len(t.get("Associations", ())) for t in tables),
-        "security groups": len(groups),
-        "ingress rules": sum(len(lab1_network.ingress_rules(g)) for g in groups),
-        "DB subnet groups": len(rds_client.describe_db_subnet_groups()["DBSubnetGroups"]),
-        "DB instances": len(rds_client.describe_db_instances()["DBInstances"]),
-        "live EC2 instances": sum(len(r["Instances"]) for r in reservations),
-        "key pairs": len(ec2.describe_key_pairs()["KeyPairs"]),
+        "VPCs": {v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"]},
+        "subnets": {s["SubnetId"] for s in ec2.describe_subnets()["Subnets"]},
+        "internet gateways": {(g["InternetGatewayId"], tuple(sorted(a["VpcId"] for a in g.get("Attachments", ()))))
+                              for g in ec2.describe_internet_gateways()["InternetGateways"]},
+        "route tables": {t["RouteTableId"] for t in tables},
+        "routes": {(t["RouteTableId"], tuple(sorted((k, str(v)) for k, v in r.items() if k != "State")))
+                   for t in tables for r in t.get("Routes", ())},
+        "route table associations": {a["RouteTableAssociationId"] for t in tables for a in t.get("Associations", ())},
+        "security groups": {g["GroupId"] for g in groups},
+        "ingress rules": {(g["GroupId"], rule) for g in groups for rule in lab1_network.ingress_rules(g)},
+        "DB subnet groups": {(g["DBSubnetGroupName"], frozenset(s["SubnetIdentifier"] for s in g.get("Subnets", ())))
+                             for g in rds_client.describe_db_subnet_groups()["DBSubnetGroups"]},
+        "DB instances": {(d["DBInstanceIdentifier"], d.get("DbiResourceId"))
+                         for d in rds_client.describe_db_instances()["DBInstances"]},
+        "live EC2 instances": {i["InstanceId"] for r in reservations for i in r["Instances"]},
+        "key pairs": {(k["KeyName"], k.get("KeyPairId")) for k in ec2.describe_key_pairs()["KeyPairs"]},
     }
+
+
+def changes(before: dict[str, set], after: dict[str, set]) -> dict[str, dict]:
+    """Per kind of resource, what appeared and what went: empty when the account is as it was."""
+    return {kind: {"added": sorted(map(str, after[kind] - before[kind])), "gone": sorted(map(str, before[kind] - after[kind]))}
+            for kind in before if before[kind] != after[kind]}
 
 
 def test_second_provisioning_run_creates_nothing_new(ctx, aws_clients, messages):
@@ -217,7 +281,7 @@ def test_second_provisioning_run_creates_nothing_new(ctx, aws_clients, messages)
     first = snapshot(aws_clients)
     messages.clear()
     provision(ctx)
-    assert snapshot(aws_clients) == first
+    assert changes(first, snapshot(aws_clients)) == {}
     assert not any(" created" in m or "creation started" in m or "launched" in m for m in messages), messages
 
 
@@ -251,12 +315,33 @@ def test_an_existing_subnet_group_with_stale_subnets_is_pointed_at_the_private_s
 
 # --- teardown ------------------------------------------------------------------------------------
 
+def add_the_accounts_own_resources(clients) -> None:
+    """What an account holds besides the lab, none of it with a lab name: a VPC with two subnets,
+    a security group with a rule, a key pair, an instance, a DB subnet group and a DB instance."""
+    ec2, rds_client = clients("ec2"), clients("rds")
+    vpc_id = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.9.{n}.0/24", AvailabilityZone=zone)["Subnet"]["SubnetId"]
+               for n, zone in ((1, "us-east-1a"), (2, "us-east-1b"))]
+    group_id = ec2.create_security_group(GroupName="own-app", Description="own", VpcId=vpc_id)["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "203.0.113.0/24"}]}])
+    ec2.create_key_pair(KeyName="own-key")
+    ec2.run_instances(ImageId=bastion.latest_ami(clients("ssm")), InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                      KeyName="own-key", SubnetId=subnets[0], SecurityGroupIds=[group_id])
+    rds_client.create_db_subnet_group(DBSubnetGroupName="own-db-subnets", DBSubnetGroupDescription="own",
+                                      SubnetIds=subnets)
+    rds_client.create_db_instance(DBInstanceIdentifier="own-db", DBInstanceClass="db.t3.micro", Engine="mysql",
+                                  MasterUsername="owner", MasterUserPassword=str(generate_password()),
+                                  AllocatedStorage=20, DBSubnetGroupName="own-db-subnets")
+
+
 def test_teardown_returns_the_account_to_how_it_was(ctx, aws_clients):
+    add_the_accounts_own_resources(aws_clients)
     before = snapshot(aws_clients)
     provision(ctx)
     teardown(ctx)
     assert inventory.lab_leftovers(aws_clients) == []
-    assert snapshot(aws_clients) == before
+    assert changes(before, snapshot(aws_clients)) == {}  # the lab gone, and nothing else with it
     assert not (ctx.state_dir / bastion.KEY_FILE).exists()
 
 
@@ -286,7 +371,7 @@ def test_teardown_cleans_up_a_half_built_lab(ctx, aws_clients, upto):
     provision(ctx, upto=upto)
     teardown(ctx)
     assert inventory.lab_leftovers(aws_clients) == []
-    assert snapshot(aws_clients) == before
+    assert changes(before, snapshot(aws_clients)) == {}
 
 
 def test_teardown_cleans_up_what_a_crashed_run_left_by_name(ctx, aws_clients):
@@ -308,4 +393,4 @@ def test_teardown_cleans_up_what_a_crashed_run_left_by_name(ctx, aws_clients):
     ec2.create_key_pair(KeyName=naming.KEY_PAIR)
     teardown(ctx)
     assert inventory.lab_leftovers(aws_clients) == []
-    assert snapshot(aws_clients) == before
+    assert changes(before, snapshot(aws_clients)) == {}
