@@ -4,8 +4,8 @@ One `pytest -m aws --lab-grade --lab-student NAME` subprocess per student, with 
 student's credentials in its environment only (AWS_PROFILE for a profile; for a role ARN the
 temporary credentials of sts:AssumeRole, never printed). Before it, one call checks that the
 credentials work (the permission preflight, grading/preflight.py, belongs to the grading run
-itself); with a bastion key an SSH tunnel makes RDS and ElastiCache reachable
-(provisioning/tunnel.py). A student whose
+itself); with a bastion key an SSH tunnel, or with --tunnel ssm SSM port forwarding, makes RDS
+and ElastiCache reachable (provisioning/tunnel.py). A student whose
 credentials fail gets a grade file anyway, every step not_gradable with the reason, and the
 others go on. Students already graded are skipped unless --force. At the end the gradebook
 is rebuilt from every grade file.
@@ -46,6 +46,12 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--mysql-password-env", default="LAB_MYSQL_PASSWORD",
                         help="environment variable holding the RDS master password, for tunnelled MySQL checks "
                              "(default: LAB_MYSQL_PASSWORD)")
+    parser.add_argument("--tunnel", choices=("ssh", "ssm"), default="ssh",
+                        help="how to reach each student's RDS and ElastiCache through their bastion: ssh with the "
+                             "roster's bastion_key (the bastion's SSH rule must admit the grader), or ssm port "
+                             "forwarding for every student (no key, no security group change; the bastion needs the "
+                             "SSM agent and an instance profile with AmazonSSMManagedInstanceCore, the grader the AWS "
+                             "CLI and the Session Manager plugin) (default: ssh)")
     parser.add_argument("pytest_args", nargs=argparse.REMAINDER,
                         help="after --: more pytest options for every student (e.g. -- --lab-rubric=FILE)")
     parser.set_defaults(run=run)

@@ -1,6 +1,7 @@
 """One student's grading for `dblab grade`: their credentials, the data-plane tunnel when the
-roster has a bastion key, then one `pytest -m aws --lab-grade --lab-student NAME` subprocess
-with that student's credentials in its environment only. Whatever keeps the checks from
+roster has a bastion key (SSH) or with --tunnel ssm (SSM port forwarding, for every student),
+then one `pytest -m aws --lab-grade --lab-student NAME` subprocess with that student's
+credentials in its environment only. Whatever keeps the checks from
 running (credentials, a grading run that wrote no grade, a surprise in the grader) still gives
 the student a grade file, every step not_gradable with the reason, so the gradebook has a row
 for everyone and the rest of the class goes on.
@@ -79,6 +80,11 @@ def _no_grade_reason(student: str, output: str, returncode: int) -> str:
     match = re.search(rf"^{re.escape(student)}: no grade written: (.+)$", output, re.MULTILINE)
     if match:
         return match.group(1).strip()
+    # A run stopped before the first check (credentials that expired since check_access) says why
+    # in pytest's one usage-error line.
+    match = re.search(r"^ERROR: (--lab-grade: .+)$", output, re.MULTILINE)
+    if match:
+        return match.group(1).strip()
     lines = [line for line in output.strip().splitlines() if line.strip()]
     return f"the grading run ended with status {returncode}" + (f": {lines[-1].strip()}" if lines else "")
 
@@ -119,10 +125,11 @@ class Runner:
             # rewrite) every module again, about half of its start-up time.
             env.pop("PYTHONDONTWRITEBYTECODE", None)
             env.update(access.env)
-            if entry.bastion_key is not None:
+            via = getattr(self.args, "tunnel", "ssh")
+            if via == "ssm" or entry.bastion_key is not None:
                 tunnel, tunnel_notes, data_env = open_data_plane(
                     access, self.reports, timeout=self.args.timeout,
-                    mysql_password=os.environ.get(self.args.mysql_password_env) or None)
+                    mysql_password=os.environ.get(self.args.mysql_password_env) or None, via=via, cli_env=env)
                 notes += tunnel_notes
                 env.update(data_env)
             return self._run(entry, env, notes, start)

@@ -1,7 +1,8 @@
 """`dblab parity`: the README's parity table, from the JUnit report of a local run.
 
 A check that passed locally is verified on both targets (it is written for AWS and runs
-there unchanged); one that reported emulator-limited is verified on AWS only.
+there unchanged); one that reported emulator-limited is verified on AWS only; one marked
+emulated_only (AWS cannot show it to a reader) is verified locally only.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def rows(junit: Path) -> list[tuple[str, str, str, str]]:
             local, note = "not run", message
         else:
             local, note = "verified", ""
-        where = "AWS only" if local == EMULATOR_LIMITED else "both"
+        where = "AWS only" if local == EMULATOR_LIMITED else properties.get("verified_on", "both")
         found.append((step, case.get("name"), local, where if not note else f"{where}: {note}"))
     return sorted(found, key=lambda row: (tuple(int(p) for p in row[0].split(".")), row[1]))
 

@@ -3,10 +3,15 @@
 Active only with --lab-grade: pytest_configure then registers a Grader, which
 - validates the rubric against the collected checks (one-line usage error),
 - records every check's outcome (pass / fail / blocked / not_gradable),
-- turns errors that are the grader's problem (AccessDenied, missing credentials, a refused
-  write; provisioning/errors.py decides) into not_gradable skips instead of failures that would
-  cost the student points,
-- lets only a *missing* prerequisite block its dependents (see `pytest_runtest_setup`),
+- stops the run before the first check, in one line naming the fix, when the grader's AWS
+  credentials are missing or rejected (`pytest_sessionstart`),
+- turns errors that are the grader's problem (AccessDenied, an expired token, throttling, a
+  refused write, the grader's database login refused, a connection refused or dropped, a
+  tunnel; provisioning/errors.caller_problem decides) into not_gradable skips naming the fix,
+  instead of failures that would cost the student points; being skips, they never make their
+  step missing for the blocking ledger (fixtures/steps.py),
+- lets only a *missing* prerequisite block its dependents (see `pytest_runtest_setup`), and
+  tells the ledger which passes the rubric's `requires` cancels,
 - labels checks for Allure (student, lab, step) and JUnit (student, step, points),
 - keeps what pytest-benchmark measured (--lab-bench) for the grade, not for points,
 - hands the finished grade to grading/reports.py, which writes it out.
@@ -25,10 +30,10 @@ import pytest
 
 from fixtures.config import get_config
 from fixtures.outcomes import not_gradable
-from fixtures.state import ENVIRONMENT
+from fixtures.state import ENVIRONMENT, LEDGER
 from fixtures.items import item_step
 from provisioning.aws import AwsClients
-from provisioning.errors import UNREACHABLE, WRITE_REFUSED, caller_problem, error_code
+from provisioning.errors import caller_problem
 from provisioning.outcomes import FAIL, NOT_GRADABLE, PASS, skip_longrepr, skip_message, skip_reason, status_of_skip
 
 from . import account, gradebook, junit, scoring
@@ -78,18 +83,16 @@ def _failure_line(excinfo) -> str:
 
 
 def _grader_problem(exception: BaseException | None) -> str | None:
-    """Why the grader could not look, when `exception` (or what caused it) says so; errors
-    that say the student's lab is wrong (NotFound, an assertion) give None."""
-    problem = caller_problem(exception)
-    if problem is None:
-        return None
-    error = problem.error
-    if problem.kind == WRITE_REFUSED:
-        return f"the grader refused a write, so this check cannot run read-only ({error})"
-    if problem.kind == UNREACHABLE:
-        return f"the grader could not reach AWS ({type(error).__name__}: {error})"
-    return (f"{error_code(error)} on {error.operation_name}: the grader's credentials may not read this "
-            "(check their IAM permissions)")
+    """Why the grader could not look, and what to fix, when `exception` (or what caused it)
+    says so; errors that say the student's lab is wrong (NotFound, an assertion) give None.
+    Grading: the database passwords were given to the grader, so a refused login is its own."""
+    problem = caller_problem(exception, grading=True)
+    return problem.reason if problem is not None else None
+
+
+def credentials_line(student: str, problem: CredentialsRejected) -> str:
+    """The one line a run without working AWS credentials stops with."""
+    return f"--lab-grade: cannot grade {student}: the grader's AWS credentials do not work ({problem}): {problem.fix}"
 
 
 def allure_marks(student: str, lab: str, step: str, title: str) -> list:
@@ -133,6 +136,11 @@ class Grader:
         self._preflight: Preflight | None = None
         self._preflight_done = False
         self.started = time.monotonic()
+        # A pass the rubric cancels (its `requires` did not pass) does not make its step present.
+        ledger = config.stash.get(LEDGER, None)
+        if ledger is not None:
+            ledger.requires = {check.id: check.requires for step in rubric.steps.values()
+                               for check in step.checks.values() if check.requires}
         xmlpath = config.getoption("xmlpath", None)
         self.junit_path = Path(os.path.normpath(os.path.abspath(os.path.expanduser(os.path.expandvars(xmlpath))))) \
             if xmlpath else None
@@ -204,14 +212,28 @@ class Grader:
         return outcome
 
     # -- permissions ----------------------------------------------------------------------
-    def preflight(self) -> Preflight | None:
-        """Probe the grader's policy once; None when the credentials do not work at all (the
-        account look-up at the end reports that)."""
+    @pytest.hookimpl(tryfirst=True)  # before the terminal prints its header: the error is the only line
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """No credentials, or credentials AWS rejects (expired, unknown): nothing can be graded,
+        so the run stops here in one line naming the fix, and a non-zero exit (usage error)."""
+        if any(getattr(self.config.option, name, False) for name in ("collectonly", "showfixtures",
+                                                                      "show_fixtures_per_test")):
+            return  # nothing is graded in these runs: no account to look at
+        try:
+            self.preflight(stop_on_credentials=True)
+        except CredentialsRejected as exc:
+            raise pytest.UsageError(credentials_line(self.student, exc)) from None
+
+    def preflight(self, *, stop_on_credentials: bool = False) -> Preflight | None:
+        """Probe the grader's policy once; None when the credentials stopped working since the
+        start (each check then says so, and the account look-up at the end)."""
         if not self._preflight_done:
             self._preflight_done = True
             try:
                 self._preflight = permissions.run_preflight(self._clients(), region=self.lab_config.aws.region)
             except CredentialsRejected:
+                if stop_on_credentials:
+                    raise
                 self._preflight = None
         return self._preflight
 

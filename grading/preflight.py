@@ -11,7 +11,8 @@ and returns which actions are denied and which steps need them:
 
     missing permission ec2:DescribeVpcs: add it from grading/iam-policy.json
 
-Credentials that are rejected outright (expired, unknown key) raise CredentialsRejected.
+Credentials that are rejected outright (expired, unknown key), or missing, raise
+CredentialsRejected with the fix; the grading plugin then stops the run before the first check.
 """
 
 from __future__ import annotations
@@ -24,10 +25,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 
 from provisioning import naming
-from provisioning.errors import DENIED, REJECTED, access_problem, error_code, error_message
+from provisioning.errors import (
+    DENIED, NO_CREDENTIALS_ERRORS, REJECTED, THROTTLED_CODES, UNREACHABLE_ERRORS, access_problem, error_code,
+    error_message,
+)
 
 POLICY_FILE = Path(__file__).with_name("iam-policy.json")
 SUMMARY_SID = "GradeAccountSummary"  # the plugin's account id and resource census, not a step
@@ -35,8 +39,22 @@ SUMMARY_SID = "GradeAccountSummary"  # the plugin's account id and resource cens
 ALWAYS_ALLOWED = frozenset({"sts:GetCallerIdentity"})
 
 
+# What to do when the credentials do not work, by what went wrong.
+REJECTED_FIX = "renew the grader's credentials (aws sso login, or assume the role again) and grade again"
+NO_CREDENTIALS_FIX = ("give the grader AWS credentials: AWS_PROFILE=NAME (or --lab-profile NAME), or "
+                      "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; AWS_ENDPOINT_URL=URL grades an emulator")
+PROFILE_FIX = "name a profile of your AWS config (aws configure list-profiles)"
+UNREACHABLE_FIX = "check the grader's network, or AWS_ENDPOINT_URL for an emulator"
+THROTTLED_FIX = "AWS throttled the grader: grade again later (dblab grade: fewer --jobs)"
+
+
 class CredentialsRejected(RuntimeError):
-    """The credentials themselves do not work: nothing in the account can be graded."""
+    """The credentials themselves do not work: nothing in the account can be graded. The message
+    says what AWS (or botocore) answered; `fix` what the grader should do about it."""
+
+    def __init__(self, message: str, fix: str = REJECTED_FIX):
+        super().__init__(message)
+        self.fix = fix
 
 
 @dataclass(frozen=True)
@@ -232,9 +250,20 @@ def check_credentials(clients) -> str:
     try:
         return clients("sts").get_caller_identity()["Account"]
     except ClientError as error:
-        raise CredentialsRejected(f"sts:GetCallerIdentity: {error_code(error)}: {error_message(error)}") from None
+        fix = THROTTLED_FIX if error_code(error) in THROTTLED_CODES else REJECTED_FIX
+        raise CredentialsRejected(f"sts:GetCallerIdentity: {error_code(error)}: {error_message(error)}", fix) from None
     except BotoCoreError as error:
-        raise CredentialsRejected(f"{type(error).__name__}: {error}") from None
+        raise CredentialsRejected(f"{type(error).__name__}: {error}", _botocore_fix(error)) from None
+
+
+def _botocore_fix(error: BotoCoreError) -> str:
+    if isinstance(error, NO_CREDENTIALS_ERRORS):
+        return NO_CREDENTIALS_FIX
+    if isinstance(error, ProfileNotFound):
+        return PROFILE_FIX
+    if isinstance(error, UNREACHABLE_ERRORS):
+        return UNREACHABLE_FIX
+    return "check the grader's AWS configuration (aws configure list)"
 
 
 def run_preflight(clients, *, region: str | None = None, policy: Policy | None = None, workers: int = 8) -> Preflight:

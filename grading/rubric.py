@@ -1,5 +1,9 @@
 """The grading rubric: points per lab step, and a weight and a hint per check.
 
+A check may also carry a `note`: the grading decision an instructor should be able to read
+beside it (what the check credits that the lab's text gets wrong, a trace a later lab step
+leaves that it does not count). Notes are for the instructor; hints are for the student.
+
 Loaded from a TOML file (grading/rubric.toml, or an instructor's own). Every problem is a
 RubricError whose message is one line naming the file and what to fix.
 """
@@ -31,6 +35,8 @@ class RubricCheck:
     # when there is nothing to look at ("CUST-002 has no orders" before the app ever ran) is no
     # evidence on its own.
     requires: str | None = None
+    # The grading decision behind the check, for the instructor (see the module docstring).
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,23 +94,30 @@ def _number(value, where: str, path: Path) -> Fraction:
     return Fraction(str(value))
 
 
+CHECK_KEYS = ("hint", "weight", "requires", "note")
+KEYS = ", ".join(CHECK_KEYS)
+
+
 def _check(step_id: str, check_id: str, entry, path: Path) -> RubricCheck:
     where = f"step {step_id}: check {check_id}"
     if isinstance(entry, str):
         entry = {"hint": entry}
     if not isinstance(entry, dict):
-        raise RubricError(f"rubric {path}: {where} must be a hint string or a table with hint, weight, requires")
-    unknown = set(entry) - {"hint", "weight", "requires"}
+        raise RubricError(f"rubric {path}: {where} must be a hint string or a table with {KEYS}")
+    unknown = set(entry) - set(CHECK_KEYS)
     if unknown:
-        raise RubricError(f"rubric {path}: {where} has unknown key(s) {', '.join(sorted(unknown))} (hint, weight, requires)")
+        raise RubricError(f"rubric {path}: {where} has unknown key(s) {', '.join(sorted(unknown))} ({KEYS})")
     hint = entry.get("hint")
     if not isinstance(hint, str) or not hint.strip():
         raise RubricError(f"rubric {path}: {where} has no hint (every lost point needs one)")
     requires = entry.get("requires")
     if requires is not None and (not isinstance(requires, str) or requires == check_id):
         raise RubricError(f"rubric {path}: {where}: requires names another check of step {step_id}")
+    note = entry.get("note")
+    if note is not None and (not isinstance(note, str) or not note.strip()):
+        raise RubricError(f"rubric {path}: {where}: note must be a non-empty string (the decision, for the instructor)")
     return RubricCheck(check_id, step_id, hint.strip(), _number(entry.get("weight", 1), f"{where}: weight", path),
-                       requires)
+                       requires, note.strip() if note else None)
 
 
 def load_rubric(path: Path | str | None = None) -> Rubric:

@@ -15,6 +15,18 @@ from .found import Found, unique
 SUBNET_GROUP = naming.CACHE_SUBNET_GROUP
 GROUP = naming.REPLICATION_GROUP
 
+# Replication group statuses (ElastiCache API, ReplicationGroup.Status). The lab waits for
+# `available`; a group that is modifying (a change applied to it) or snapshotting (its daily
+# backup) exists and serves, and AWS moves it back on its own.
+SERVING_STATUSES = frozenset({"available", "modifying", "snapshotting"})
+# Not there yet, being deleted, or never made: the step is not done.
+NOT_SERVING_STATUSES = frozenset({"creating", "deleting", "create-failed"})
+
+
+def serves(status: str) -> bool | None:
+    """Whether a group in this status exists and serves; None for a status the grader does not know."""
+    return True if status in SERVING_STATUSES else False if status in NOT_SERVING_STATUSES else None
+
 
 def describe_subnet_group(elasticache) -> dict | None:
     return unless_missing(lambda: elasticache.describe_cache_subnet_groups(

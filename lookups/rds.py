@@ -16,6 +16,31 @@ PRIMARY = naming.DB_INSTANCE
 REPLICA = naming.DB_REPLICA
 SUBNET_GROUP = naming.DB_SUBNET_GROUP
 
+# DB instance statuses (RDS User Guide, "Viewing instance status"). The lab waits for `available`,
+# meaning: the instance exists and serves. AWS itself moves a healthy instance through these and
+# back (the nightly backup, a modification such as 2.1's Multi-AZ, maintenance and minor version
+# upgrades, storage optimization after a resize, the reboots they need): none is the student's
+# doing, so none costs points.
+SERVING_STATUSES = frozenset({
+    "available", "backing-up", "configuring-enhanced-monitoring", "configuring-iam-database-auth",
+    "configuring-log-exports", "converting-to-vpc", "maintenance", "modifying", "moving-to-vpc", "rebooting",
+    "renaming", "resetting-master-credentials", "storage-config-upgrade", "storage-optimization", "upgrading",
+})
+# It does not serve (stopped, full, broken, being deleted), or it is not there yet (creating,
+# starting): the step is not done.
+NOT_SERVING_STATUSES = frozenset({
+    "creating", "delete-precheck", "deleting", "failed", "inaccessible-encryption-credentials",
+    "inaccessible-encryption-credentials-recoverable", "incompatible-create", "incompatible-network",
+    "incompatible-option-group", "incompatible-parameters", "incompatible-restore", "insufficient-capacity",
+    "restore-error", "starting", "stopped", "stopping", "storage-full",
+})
+
+
+def serves(status: str) -> bool | None:
+    """Whether an instance in this status exists and serves; None for a status the grader does
+    not know (a new one AWS added): neither the student's pass nor their failure."""
+    return True if status in SERVING_STATUSES else False if status in NOT_SERVING_STATUSES else None
+
 
 def describe_db_instance(rds, identifier: str) -> dict | None:
     """The instance's description, None when there is none (provisioning polls on this)."""

@@ -36,6 +36,11 @@ def emulator_credentials(environ=os.environ) -> dict:
     return EMULATOR_CREDENTIALS
 
 
+# Throttling and transient errors are retried (with backoff) by botocore; one that outlives these
+# retries is the caller's problem (provisioning/errors.THROTTLED_CODES), never the student's.
+RETRIES = Config(retries={"max_attempts": 5, "mode": "standard"})
+
+
 class EndpointUnreachable(RuntimeError):
     pass
 
@@ -134,7 +139,7 @@ class AwsClients:
             if client is None:
                 client = self._made(lambda session: session.client(
                     service, region_name=self.target.region, endpoint_url=self.target.endpoint_url,
-                    config=Config(retries={"max_attempts": 5, "mode": "standard"}), **(self.credentials or {}),
+                    config=RETRIES, **(self.credentials or {}),
                 ))
                 if self.read_only:
                     from .readonly import make_read_only
@@ -144,5 +149,13 @@ class AwsClients:
             return client
 
     def resource(self, service: str):
-        return self._made(lambda session: session.resource(
-            service, region_name=self.target.region, endpoint_url=self.target.endpoint_url, **(self.credentials or {})))
+        """A boto3 resource (e.g. a DynamoDB Table). Every call a resource makes goes through its
+        own client, so in grade mode that client refuses writes before they are sent, as ours do."""
+        resource = self._made(lambda session: session.resource(
+            service, region_name=self.target.region, endpoint_url=self.target.endpoint_url,
+            config=RETRIES, **(self.credentials or {})))
+        if self.read_only:
+            from .readonly import make_read_only
+
+            make_read_only(resource.meta.client)
+        return resource

@@ -94,12 +94,14 @@ class LabEnvironment:
         spec = self.spec
         mysql, redis = {}, {}
         try:
-            if spec.mysql_url:
-                mysql = {naming.DB_INSTANCE: parse_mysql_url(spec.mysql_url),
-                         naming.DB_REPLICA: parse_mysql_url(spec.mysql_replica_url)}
-            if spec.redis_url:
-                redis = {REDIS_PRIMARY: parse_redis_url(spec.redis_url),
-                         REDIS_REPLICA: parse_redis_url(spec.redis_replica_url)}
+            # Each server on its own: a graded account may have a primary without a replica
+            # (settings.py lets only grading give one without the other).
+            for name, url in ((naming.DB_INSTANCE, spec.mysql_url), (naming.DB_REPLICA, spec.mysql_replica_url)):
+                if url:
+                    mysql[name] = parse_mysql_url(url)
+            for role, url in ((REDIS_PRIMARY, spec.redis_url), (REDIS_REPLICA, spec.redis_replica_url)):
+                if url:
+                    redis[role] = parse_redis_url(url)
         except ValueError as exc:
             raise LabSetupError(str(exc)) from None
         return DataPlane(mysql=mysql, redis=redis)

@@ -1,5 +1,10 @@
 """AWS error answers the provisioning steps, the inventory, the checks and the grader interpret
-alike: every list of AWS error codes lives here, each code in one list."""
+alike: every list of AWS error codes lives here, each code in one list.
+
+`caller_problem` is the one place that decides whether a check's error is the caller's (the
+grader's) problem rather than an answer about the student's resources: AWS's answers here, the
+data plane's (a refused login, a connection, a tunnel) in dataplane_errors.py. Each problem
+carries the one line that names it and its fix."""
 
 from __future__ import annotations
 
@@ -7,7 +12,8 @@ from dataclasses import dataclass
 from typing import Callable, TypeVar
 
 from botocore.exceptions import (
-    ClientError, ConnectTimeoutError, EndpointConnectionError, NoCredentialsError, PartialCredentialsError,
+    ClientError, ConnectionClosedError, ConnectTimeoutError, EndpointConnectionError, NoCredentialsError,
+    PartialCredentialsError, ReadTimeoutError,
 )
 
 from .polling import DeadlineExceeded, wait_until
@@ -30,11 +36,23 @@ DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "Unauthorized
 REJECTED_CODES = frozenset({"InvalidClientTokenId", "UnrecognizedClientException", "ExpiredToken",
                             "ExpiredTokenException", "AuthFailure", "SignatureDoesNotMatch", "RequestExpired",
                             "InvalidAccessKeyId", "InvalidToken", "MissingAuthenticationToken"})
-# No answer at all: no credentials to sign with, or no endpoint that answers.
-UNREACHABLE_ERRORS = (NoCredentialsError, PartialCredentialsError, EndpointConnectionError, ConnectTimeoutError)
+# botocore's code for an HTTP 403 whose body it could not parse (a proxy, or an emulator answering a
+# JSON service in XML, as moto does for IAM denials on DynamoDB): forbidden, so the caller's problem.
+UNPARSED_FORBIDDEN = "403"
+# AWS answered "slow down" more often than botocore's retries (standard mode, 5 attempts) waited
+# for: the caller asked too fast (a class graded in parallel), nothing about the subject.
+THROTTLED_CODES = frozenset({"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException",
+                             "ProvisionedThroughputExceededException", "SlowDown", "RequestThrottled",
+                             "RequestThrottledException"})
+# No answer at all: no credentials to sign with, or no endpoint that answers (or it stopped answering).
+NO_CREDENTIALS_ERRORS = (NoCredentialsError, PartialCredentialsError)
+UNREACHABLE_ERRORS = (*NO_CREDENTIALS_ERRORS, EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError,
+                      ConnectionClosedError)
 
-# What a caller_problem is: the three above, and a write the read-only clients refused to send.
-DENIED, REJECTED, UNREACHABLE, WRITE_REFUSED = "denied", "rejected", "unreachable", "write-refused"
+# What a caller_problem is: the ones above, a write the read-only clients refused to send, and
+# the data plane's (provisioning/dataplane_errors.py: a refused login, a connection, a tunnel).
+DENIED, REJECTED, THROTTLED = "denied", "rejected", "throttled"
+UNREACHABLE, WRITE_REFUSED = "unreachable", "write-refused"
 
 
 def error_code(error: ClientError) -> str:
@@ -50,7 +68,7 @@ def access_problem(error: ClientError) -> str | None:
     code = error_code(error)
     if code in REJECTED_CODES:
         return REJECTED
-    if code in DENIED_CODES:
+    if code in DENIED_CODES or code == UNPARSED_FORBIDDEN:
         return DENIED
     return None
 
@@ -58,24 +76,55 @@ def access_problem(error: ClientError) -> str | None:
 @dataclass(frozen=True)
 class CallerProblem:
     """Why the caller could not look: the answer says nothing about the account's resources."""
-    kind: str  # DENIED, REJECTED, UNREACHABLE or WRITE_REFUSED
+    kind: str  # DENIED, REJECTED, THROTTLED, UNREACHABLE, WRITE_REFUSED, or a dataplane_errors kind
     error: BaseException  # the error that says so
+    reason: str  # one line: what went wrong and what the grader should fix
 
 
-def caller_problem(exception: BaseException | None) -> CallerProblem | None:
+def _aws_problem(error: BaseException) -> CallerProblem | None:
+    if isinstance(error, WriteRefused):
+        return CallerProblem(WRITE_REFUSED, error,
+                             f"the grader refused a write, so this check cannot run read-only ({error})")
+    if isinstance(error, ClientError):
+        code, operation = error_code(error), error.operation_name
+        kind = access_problem(error)
+        if kind == DENIED:
+            return CallerProblem(kind, error, f"{code} on {operation}: the grader's credentials may not read this "
+                                              "(check their IAM permissions: grading/iam-policy.json)")
+        if kind == REJECTED:
+            return CallerProblem(kind, error, f"{code} on {operation}: AWS rejected the grader's credentials "
+                                              "(expired or unknown): renew them and grade again")
+        if code in THROTTLED_CODES:
+            return CallerProblem(THROTTLED, error, f"{code} on {operation}: AWS throttled the grader beyond "
+                                                   "botocore's retries: grade again later (dblab grade: fewer --jobs)")
+    if isinstance(error, NO_CREDENTIALS_ERRORS):
+        return CallerProblem(UNREACHABLE, error, f"the grader could not reach AWS ({type(error).__name__}: {error}): "
+                                                 "give it credentials (AWS_PROFILE or --lab-profile)")
+    if isinstance(error, UNREACHABLE_ERRORS):
+        return CallerProblem(UNREACHABLE, error, f"the grader could not reach AWS ({type(error).__name__}: {error}): "
+                                                 "check its network, or AWS_ENDPOINT_URL for an emulator")
+    return None
+
+
+def caller_problem(exception: BaseException | None, *, grading: bool = True) -> CallerProblem | None:
     """The caller's own problem found in `exception` or what caused it (a check may wrap the
-    AWS error in its own), or None when the error is about the subject (NotFound, a wrong setting)."""
+    error in its own, or fail while handling it), or None when the error is about the subject
+    (NotFound, a wrong setting, a schema error).
+
+    `grading`: the database passwords were given to the grader, so a refused login is its
+    problem; in a local run the suite made them, and a refused login is the check's finding
+    (provisioning/dataplane_errors.py)."""
+    from .dataplane_errors import dataplane_problem  # the database drivers, only when a check failed
+
     seen = set()
     while exception is not None and id(exception) not in seen:
         seen.add(id(exception))
-        if isinstance(exception, WriteRefused):
-            return CallerProblem(WRITE_REFUSED, exception)
-        if isinstance(exception, ClientError):
-            kind = access_problem(exception)
-            if kind is not None:
-                return CallerProblem(kind, exception)
-        if isinstance(exception, UNREACHABLE_ERRORS):
-            return CallerProblem(UNREACHABLE, exception)
+        problem = _aws_problem(exception)
+        if problem is not None:
+            return problem
+        found = dataplane_problem(exception, grading=grading)
+        if found is not None:
+            return CallerProblem(found[0], exception, found[1])
         exception = exception.__cause__ or exception.__context__
     return None
 

@@ -5,8 +5,20 @@ the same check grades an account that a student built by hand.
 """
 
 REGION = "us-east-1"
-AZ_A = "us-east-1a"
-AZ_B = "us-east-1b"
+# The lab names its zones us-east-1a and us-east-1b: zones "a" and "b" of its region. Graded in
+# another region, the lab's zones are that region's a and b (us-west-2a, us-west-2b): checks ask
+# zone(region, letter), never these literals, which are the lab's own region's (provisioning and
+# the fault catalogue run there).
+ZONE_A, ZONE_B = "a", "b"
+
+
+def zone(region: str, letter: str) -> str:
+    """The lab's zone `letter` in `region`: zone("us-west-2", "b") -> "us-west-2b"."""
+    return f"{region}{letter}"
+
+
+AZ_A = zone(REGION, ZONE_A)
+AZ_B = zone(REGION, ZONE_B)
 
 PREFIX = "database-lab"
 
@@ -18,12 +30,18 @@ PUBLIC_SUBNET_A = "database-lab-public-a"
 PRIVATE_SUBNET_A = "database-lab-private-a"
 PRIVATE_SUBNET_B = "database-lab-private-b"
 SUBNETS = {
-    # name: (cidr, availability zone)
+    # name: (cidr, its zone in the lab's own region; subnet_zone(name, region) in any region)
     PUBLIC_SUBNET_A: ("10.0.1.0/24", AZ_A),
     PRIVATE_SUBNET_A: ("10.0.2.0/24", AZ_A),
     PRIVATE_SUBNET_B: ("10.0.3.0/24", AZ_B),
 }
 PRIVATE_SUBNETS = (PRIVATE_SUBNET_A, PRIVATE_SUBNET_B)
+SUBNET_ZONES = {PUBLIC_SUBNET_A: ZONE_A, PRIVATE_SUBNET_A: ZONE_A, PRIVATE_SUBNET_B: ZONE_B}
+
+
+def subnet_zone(name: str, region: str = REGION) -> str:
+    """The zone the lab puts subnet `name` in, in `region`."""
+    return zone(region, SUBNET_ZONES[name])
 PUBLIC_ROUTE_TABLE = "database-lab-public-rt"
 
 # Lab 1.2
@@ -46,7 +64,8 @@ DB_STORAGE_TYPE = "gp2"
 DB_BACKUP_RETENTION_DAYS = 7
 DB_NAME = "labdb"
 DB_MASTER_USER = "admin"
-REPLICA_AZ = AZ_B
+REPLICA_ZONE = ZONE_B  # Lab 2.2: --availability-zone us-east-1b
+REPLICA_AZ = zone(REGION, REPLICA_ZONE)
 
 # Lab 1.5
 KEY_PAIR = "database-lab-key"
@@ -91,6 +110,21 @@ def tag_value(tags: list[dict] | None, key: str) -> str | None:
         if tag.get("Key") == key:
             return tag.get("Value")
     return None
+
+
+def lab_tag_value(tags: list[dict] | None) -> str | None:
+    """The value of the lab's Environment tag, its key typed in any case (environment=lab is
+    the student's Environment=Lab: a grader reads them alike, although AWS keeps them apart)."""
+    key = LAB_TAG[0].casefold()
+    for tag in tags or ():
+        if str(tag.get("Key", "")).casefold() == key:
+            return tag.get("Value")
+    return None
+
+
+def is_lab_tagged(tags: list[dict] | None) -> bool:
+    value = lab_tag_value(tags)
+    return value is not None and value.casefold() == LAB_TAG[1].casefold()
 
 
 # Scratch data: rows, keys, customers and tables the checks and benchmarks write while exercising

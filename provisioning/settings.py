@@ -3,6 +3,11 @@
 pytest (fixtures/config.py), `dblab sweep` and `dblab grade` declare their options from OPTIONS
 and resolve them here, so a setting has one environment variable, one default and one message
 for a bad value however it is given. Precedence: command line, environment, ini, default.
+The region has one more source, boto3's own chain, between the ini and the default: command line
+(--lab-region), LAB_REGION, ini (lab_region), then AWS_REGION, AWS_DEFAULT_REGION and the
+profile's `region` (as boto3 and the AWS CLI find it), then the lab's us-east-1. The chain is
+asked when the lab is in an account (-m aws, dblab sweep), never for the local lab, whose
+emulator is the suite's own.
 A bad value raises SettingsError, one line that names the fix.
 """
 
@@ -55,7 +60,8 @@ class Option:
 OPTIONS = (
     Option("target", "where the lab runs: local (emulated AWS plus local MySQL and Redis) or aws; "
            "follows -m when not given", None, "LAB_TARGET"),
-    Option("region", "AWS region of the lab", naming.REGION, "LAB_REGION"),
+    Option("region", "AWS region of the lab", naming.REGION, "LAB_REGION",
+           shown_default=f"for an account, AWS_REGION, AWS_DEFAULT_REGION or the profile's region; else {naming.REGION}"),
     Option("endpoint-url", "AWS API endpoint of an emulator (LocalStack or moto)",
            shown_default="AWS_ENDPOINT_URL or LOCALSTACK_HOST; else an embedded moto locally, real AWS otherwise"),
     Option("profile", "AWS profile of the account", shown_default="boto3's standard credential chain"),
@@ -67,6 +73,9 @@ OPTIONS = (
            None, "LAB_REDIS_URL"),
     Option("redis-replica-url", "the replica that goes with --lab-redis-url", None, "LAB_REDIS_REPLICA_URL"),
     Option("ssh-cidr", "the one /32 allowed to SSH to the bastion (step 1.2)", "198.51.100.10/32", "LAB_SSH_CIDR"),
+    Option("grader-cidr", "grading: the grader's own address range, which the instructor added to database-lab-ec2-sg "
+           "for the SSH tunnel over the bastion; step 1.2's checks do not count a rule from exactly it "
+           "(never 0.0.0.0/0)", None, "LAB_GRADER_CIDR"),
     Option("timeout", "seconds any single wait may take", None, "LAB_TIMEOUT",
            shown_default="60 local, 15 grading, 1800 provisioning on AWS"),
     Option("workdir", "where local servers keep their data (a fresh temporary directory when unset)",
@@ -104,6 +113,7 @@ class LabConfig:
     rubric: Path | None
     bench: bool
     reports_dir: Path
+    grader_cidr: str | None = None  # ignored by 1.2's checks: the grader's tunnel, not the student's rule
 
     @property
     def local(self) -> bool:
@@ -203,10 +213,57 @@ def resolve_endpoint(raw: Raw, environ: Mapping[str, str] = os.environ) -> str |
     return raw["endpoint-url"] or endpoint_from_environment(environ)
 
 
-def resolve_aws(raw: Raw, environ: Mapping[str, str] = os.environ):
+REGION_VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION")
+
+
+def profile_region(profile: str | None) -> str | None:
+    """The `region` of the profile (given, or AWS_PROFILE, or default) in the AWS config file, as
+    botocore reads it; None when there is none or the profile does not exist (the clients then
+    name that profile problem themselves)."""
+    import botocore.session
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        return botocore.session.Session(profile=profile).get_scoped_config().get("region") or None
+    except BotoCoreError:
+        return None
+
+
+def resolve_region(raw: Raw, environ: Mapping[str, str] = os.environ, *, aws_chain: bool = True) -> str:
+    """--lab-region, LAB_REGION or the ini; else boto3's chain when the lab is in an account
+    (AWS_REGION, AWS_DEFAULT_REGION, the profile's region); else the lab's default."""
+    if raw.source("region") != DEFAULT or not aws_chain:
+        return raw["region"]
+    for variable in REGION_VARIABLES:
+        if environ.get(variable, "").strip():
+            return environ[variable].strip()
+    return profile_region(raw["profile"]) or raw["region"]
+
+
+def resolve_aws(raw: Raw, environ: Mapping[str, str] = os.environ, *, aws_chain: bool = True):
     from .aws import AwsTarget
 
-    return AwsTarget(region=raw["region"], endpoint_url=resolve_endpoint(raw, environ), profile=raw["profile"])
+    return AwsTarget(region=resolve_region(raw, environ, aws_chain=aws_chain),
+                     endpoint_url=resolve_endpoint(raw, environ), profile=raw["profile"])
+
+
+def resolve_grader_cidr(raw: Raw) -> str | None:
+    """The grader's declared range, normalised (198.51.100.7 -> 198.51.100.7/32); never the world:
+    a rule from it is not counted against the student, so a /0 would excuse SSH open to everyone."""
+    import ipaddress
+
+    value = raw["grader-cidr"]
+    if not value:
+        return None
+    try:
+        network = ipaddress.ip_network(str(value).strip(), strict=False)
+    except ValueError:
+        raise SettingsError(f"{raw.flag('grader-cidr')} takes the grader's address range (e.g. 203.0.113.7/32), "
+                            f"not {value!r}") from None
+    if network.prefixlen == 0:
+        raise SettingsError(f"{raw.flag('grader-cidr')} must not be the whole internet ({network}): "
+                            "give the grader's own address, e.g. 203.0.113.7/32")
+    return str(network)
 
 
 def timeout_default(target: str, grade: bool) -> float:
@@ -263,7 +320,7 @@ def resolve(raw: Raw, *, markexpr_target: str | None, environ: Mapping[str, str]
     if grade:
         target = "aws"  # grading reads an account someone built; it never starts local stand-ins
 
-    aws = resolve_aws(raw, environ)
+    aws = resolve_aws(raw, environ, aws_chain=target == "aws")
     if target == "aws" and not aws.emulated and not raw["provision"] and not grade:
         raise SettingsError(
             f"-m aws checks a real AWS account: add {raw.flag('provision')} to create the lab there and delete it "
@@ -275,7 +332,8 @@ def resolve(raw: Raw, *, markexpr_target: str | None, environ: Mapping[str, str]
         raise SettingsError(f"{raw.flag('ssh-cidr')} must be a single address /32 (e.g. 203.0.113.7/32), "
                             f"not {raw['ssh-cidr']!r}")
     for primary, replica in (("mysql-url", "mysql-replica-url"), ("redis-url", "redis-replica-url")):
-        if bool(raw[primary]) != bool(raw[replica]):
+        # Grading binds each server on its own (a student without a replica is still graded).
+        if bool(raw[primary]) != bool(raw[replica]) and not grade:
             raise SettingsError(f"{raw.flag(primary)} and {raw.flag(replica)} go together: "
                                 "the lab needs a primary and a replica")
 
@@ -297,4 +355,6 @@ def resolve(raw: Raw, *, markexpr_target: str | None, environ: Mapping[str, str]
         rubric=Path(raw["rubric"]) if raw["rubric"] else None,
         bench=bool(raw["bench"]),
         reports_dir=resolve_reports_dir(raw, invocation_dir=invocation_dir, rootdir=rootdir),
+        grader_cidr=resolve_grader_cidr(raw),
     )
+

@@ -1,18 +1,29 @@
-"""The data plane of a real account, through the student's bastion: one `ssh -N -L` process.
+"""The data plane of a real account, through the student's bastion.
 
 RDS and ElastiCache live in the lab's private subnets; only the bastion (Lab 1.5) reaches
-them. With the instructor's copy of the bastion's key, this forwards free loopback ports to
-the RDS primary and replica and to the replication group's primary and reader endpoints,
-and returns bindings (MysqlEndpoint / RedisEndpoint) the checks use like any other.
+them. This forwards free loopback ports to the RDS primary and replica and to the replication
+group's primary and reader endpoints, and returns bindings (MysqlEndpoint / RedisEndpoint) the
+checks use like any other, each server that has an endpoint on its own. Two ways:
+
+- SSH (`plan_tunnel`): one `ssh -N -L` process with the instructor's copy of the bastion's
+  key; the bastion's SSH rule must admit the grader's address.
+- SSM (`plan_ssm_tunnel`): one `aws ssm start-session` process per endpoint, with the
+  document AWS-StartPortForwardingSessionToRemoteHost: no key, no change to any security group.
+  The bastion must run the SSM agent (Amazon Linux 2 has it) with an instance profile holding
+  AmazonSSMManagedInstanceCore; the grader needs the AWS CLI, the Session Manager plugin, and
+  ssm:StartSession in the student's account.
 
 Everything is found read-only by the lab's names: the bastion by its Name tag, the
-endpoints by describe calls. Errors are one line (TunnelError) that say what to fix.
-It cannot be exercised against a real bastion here (no AWS access): the self-tests cover
-the command line, the discovery against the emulator and the error paths.
+endpoints by describe calls. Errors are one line (TunnelError) that say what to fix; a check
+that meets one is not_gradable (provisioning/dataplane_errors.py), never the student's failure.
+Neither way can be exercised against a real bastion here (no AWS access): the self-tests cover
+the command lines, the discovery against the emulator and the error paths, with stand-ins for
+ssh and the AWS CLI.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -31,6 +42,8 @@ from .passwords import Secret
 
 BASTION_USER = "ec2-user"  # Amazon Linux 2, as Lab 1.5 launches it
 LOOPBACK = "127.0.0.1"
+SSM_DOCUMENT = "AWS-StartPortForwardingSessionToRemoteHost"  # AWS's own: forwards one port to a host the target reaches
+SSM_PLUGIN = "session-manager-plugin"  # the AWS CLI hands the session's data stream to it
 
 # Forward names: the keys DataPlane uses (RDS instance ids, Redis roles).
 MYSQL_TARGETS = (naming.DB_INSTANCE, naming.DB_REPLICA)
@@ -54,12 +67,17 @@ class Forward:
 
 # --- what to forward, found read-only --------------------------------------------------------
 
-def bastion_address(ec2) -> str:
+def running_bastion(ec2) -> dict:
     instance = bastion(ec2)
     if not instance:
         raise TunnelError(f"no EC2 instance tagged Name={naming.BASTION} (Lab 1.5): nothing to tunnel through")
     if instance["State"]["Name"] != "running":
         raise TunnelError(f"bastion {naming.BASTION} ({instance['InstanceId']}) is {instance['State']['Name']}, not running")
+    return instance.resource
+
+
+def bastion_address(ec2) -> str:
+    instance = running_bastion(ec2)
     address = instance.get("PublicIpAddress")
     if not address:
         raise TunnelError(f"bastion {naming.BASTION} ({instance['InstanceId']}) has no public IP address")
@@ -132,6 +150,36 @@ def ssh_command(ssh: str, key: Path, bastion: str, forwards: list[Forward], *, u
     return command
 
 
+def bindings(forwards: list[Forward], note: str, mysql_user: str = naming.DB_MASTER_USER,
+             mysql_password: Secret | None = None) -> DataPlane:
+    """Bindings to the forwarded ports, each on its own. MySQL only with the master password (the
+    grader cannot read it from AWS); Redis as the lab runs it, without AUTH."""
+    mysql, redis = {}, {}
+    for forward in forwards:
+        if forward.name in MYSQL_TARGETS and mysql_password is not None:
+            mysql[forward.name] = MysqlEndpoint(LOOPBACK, forward.local_port, mysql_user, Secret(mysql_password))
+        elif forward.name in REDIS_TARGETS:
+            redis[forward.name] = RedisEndpoint(LOOPBACK, forward.local_port)
+    return DataPlane(mysql=mysql, redis=redis, engine_note=note)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    if process.stderr:
+        process.stderr.close()
+
+
+def _last_line(process: subprocess.Popen) -> str:
+    error = (process.stderr.read() if process.stderr else "").strip().splitlines()
+    return error[-1] if error else f"exit status {process.returncode}"
+
+
 def _accepts(port: int) -> bool:
     try:
         with socket.create_connection((LOOPBACK, port), timeout=1):
@@ -165,32 +213,15 @@ class Tunnel:
         return self
 
     def _exit_reason(self) -> str:
-        error = (self.process.stderr.read() if self.process.stderr else "").strip().splitlines()
-        detail = error[-1] if error else f"exit status {self.process.returncode}"
-        return f"ssh to the bastion failed: {detail}"
+        return f"ssh to the bastion failed: {_last_line(self.process)}"
 
     def close(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process is not None and self.process.stderr:
-            self.process.stderr.close()
+        if self.process is not None:
+            _stop(self.process)
         self.process = None
 
     def dataplane(self, *, mysql_user: str = naming.DB_MASTER_USER, mysql_password: Secret | None = None) -> DataPlane:
-        """Bindings to the forwarded ports. MySQL only with the master password (the grader cannot
-        read it from AWS); Redis as the lab runs it, without AUTH."""
-        mysql, redis = {}, {}
-        for forward in self.forwards:
-            if forward.name in MYSQL_TARGETS and mysql_password is not None:
-                mysql[forward.name] = MysqlEndpoint(LOOPBACK, forward.local_port, mysql_user, Secret(mysql_password))
-            elif forward.name in REDIS_TARGETS:
-                redis[forward.name] = RedisEndpoint(LOOPBACK, forward.local_port)
-        return DataPlane(mysql=mysql, redis=redis, engine_note="through an SSH tunnel over the bastion")
+        return bindings(self.forwards, "through an SSH tunnel over the bastion", mysql_user, mysql_password)
 
     def __enter__(self) -> "Tunnel":
         return self
@@ -218,3 +249,99 @@ def plan_tunnel(clients, key: str | os.PathLike, *, ssh: str | None = None, user
 
 def open_tunnel(clients, key: str | os.PathLike, *, timeout: float = 30.0, **kwargs) -> Tunnel:
     return plan_tunnel(clients, key, **kwargs).open(timeout=timeout)
+
+
+# --- SSM port forwarding: no key, no security group rule ------------------------------------------
+
+# What the AWS CLI answers when the bastion or the grader's role is not set up for SSM, and the fix.
+SSM_HINTS = {
+    "TargetNotConnected": "the bastion needs the SSM agent running and an instance profile with "
+                          "AmazonSSMManagedInstanceCore, and outbound HTTPS",
+    "AccessDenied": "the grader's role needs ssm:StartSession on the bastion and on the document " + SSM_DOCUMENT,
+}
+
+
+def find_ssm_client(aws: str | None = None, plugin: str | None = None, *, path: str | None = None) -> str:
+    """The AWS CLI, after checking that the Session Manager plugin it hands the session to is
+    there; both on `path` (the PATH the CLI will run with), else this process's PATH."""
+    found = shutil.which(aws or "aws", path=path)
+    if found is None:
+        raise TunnelError(f"{aws or 'aws'} not found: install the AWS CLI (https://aws.amazon.com/cli/)")
+    if shutil.which(plugin or SSM_PLUGIN, path=path) is None:
+        raise TunnelError(f"{plugin or SSM_PLUGIN} not found: install the Session Manager plugin for the AWS CLI "
+                          "(AWS Systems Manager user guide: session-manager-working-with-install-plugin)")
+    return found
+
+
+def ssm_command(aws: str, instance_id: str, forward: Forward, *, region: str) -> list[str]:
+    """`aws ssm start-session` forwarding one loopback port to `forward`'s host through the bastion."""
+    parameters = {"host": [forward.remote_host], "portNumber": [str(forward.remote_port)],
+                  "localPortNumber": [str(forward.local_port)]}
+    return [aws, "ssm", "start-session", "--target", instance_id, "--document-name", SSM_DOCUMENT,
+            "--parameters", json.dumps(parameters, separators=(",", ":")), "--region", region]
+
+
+@dataclass
+class SsmTunnel:
+    """One `aws ssm start-session` per forward (the document forwards one port); the student's
+    credentials reach the AWS CLI through `env` only."""
+
+    commands: list[list[str]]  # in the order of forwards
+    forwards: list[Forward]
+    env: dict[str, str] = field(default_factory=dict, repr=False)
+    processes: list[subprocess.Popen] = field(default_factory=list, repr=False)
+
+    def open(self, *, timeout: float = 30.0) -> "SsmTunnel":
+        for command in self.commands:
+            self.processes.append(subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                                   stderr=subprocess.PIPE, text=True, env=self.env,
+                                                   start_new_session=True))
+
+        def settled():  # every port answers, or a session gave up
+            return (any(p.poll() is not None for p in self.processes)
+                    or all(_accepts(f.local_port) for f in self.forwards))
+
+        try:
+            wait_until(settled, timeout=timeout, what="the SSM sessions' forwarded ports")
+        except DeadlineExceeded:
+            self.close()
+            raise TunnelError(f"the SSM port forwarding did not open within {timeout:g}s") from None
+        ended = next((p for p in self.processes if p.poll() is not None), None)
+        if ended is not None:
+            detail = _last_line(ended)
+            self.close()
+            hint = next((fix for code, fix in SSM_HINTS.items() if code in detail), None)
+            raise TunnelError(f"aws ssm start-session failed: {detail}" + (f" ({hint})" if hint else ""))
+        return self
+
+    def close(self) -> None:
+        for process in self.processes:
+            _stop(process)
+        self.processes = []
+
+    def dataplane(self, *, mysql_user: str = naming.DB_MASTER_USER, mysql_password: Secret | None = None) -> DataPlane:
+        return bindings(self.forwards, "through SSM port forwarding over the bastion", mysql_user, mysql_password)
+
+    def __enter__(self) -> "SsmTunnel":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def plan_ssm_tunnel(clients, *, region: str, env: dict[str, str], aws: str | None = None,
+                    plugin: str | None = None) -> SsmTunnel:
+    """Find the running bastion and the endpoints, pick free local ports: an SsmTunnel ready to
+    open. `env` is the whole environment of the AWS CLI: the student's credentials, never the
+    grader's own."""
+    instance_id = running_bastion(clients("ec2"))["InstanceId"]
+    forwards = discover_forwards(clients("rds"), clients("elasticache"))
+    if not forwards:
+        raise TunnelError(f"none of {', '.join(MYSQL_TARGETS)} or {naming.REPLICATION_GROUP} has an endpoint yet")
+    program = find_ssm_client(aws, plugin, path=env.get("PATH"))
+    forwards = [Forward(f.name, f.remote_host, f.remote_port, free_port()) for f in forwards]
+    return SsmTunnel([ssm_command(program, instance_id, forward, region=region) for forward in forwards], forwards, env)
+
+
+def open_ssm_tunnel(clients, *, timeout: float = 30.0, **kwargs) -> SsmTunnel:
+    return plan_ssm_tunnel(clients, **kwargs).open(timeout=timeout)

@@ -2,7 +2,8 @@
 the bastion (1.5).
 
 Read-only: every subject is found by the lab's names (tags, group names, identifiers), so these
-checks grade an account built by hand as well as one built by provisioning.
+checks grade an account built by hand as well as one built by provisioning. The lab's VPC, subnets
+and groups are those its resources use when names find two (lookups.network.LabNetwork).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from contextlib import closing
 import pymysql
 import pytest
 
-from fixtures.checks import require
-from lookups import bastion, network, rds
+from fixtures.checks import assert_serves as assert_serves_as, require
+from lookups import bastion, rds
+from lookups.network import LabNetwork
 from provisioning import naming
 from provisioning.sql_errors import is_login_refused, is_schema_error
 
@@ -25,7 +27,7 @@ log = logging.getLogger("dblab")
 
 @pytest.mark.step("1.3")
 def test_db_subnet_group_is_in_the_lab_vpc(lab):
-    group, vpc = rds.db_subnet_group(lab.client("rds")), network.vpc(lab.client("ec2"))
+    group, vpc = rds.db_subnet_group(lab.client("rds")), LabNetwork(lab.clients).vpc
     require(group)
     vpc_id = require(vpc)["VpcId"]
     assert group.get("VpcId") == vpc_id, (
@@ -36,7 +38,7 @@ def test_db_subnet_group_is_in_the_lab_vpc(lab):
 def test_db_subnet_group_holds_exactly_the_private_subnets(lab):
     group = rds.db_subnet_group(lab.client("rds"))
     require(group)
-    expected = {require(subnet)["SubnetId"]: name for name, subnet in network.private_subnets(lab.client("ec2")).items()}
+    expected = {require(subnet)["SubnetId"]: name for name, subnet in LabNetwork(lab.clients).private_subnets().items()}
     actual = rds.subnet_ids(group)
     shown = ", ".join(sorted(expected.get(s, s) for s in actual)) or "none"
     assert actual == set(expected), (
@@ -54,11 +56,14 @@ def test_db_subnet_group_spans_two_availability_zones(lab):
 
 # --- 1.4 the primary instance --------------------------------------------------------------------
 
+def assert_serves(db) -> None:
+    assert_serves_as(db, "DBInstanceStatus", rds.serves, "lookups/rds.py lists the statuses of RDS's documentation",
+                     "a routine status such as backing-up or modifying")
+
+
 @pytest.mark.step("1.4")
 def test_primary_is_available(lab):
-    db = rds.primary(lab.client("rds"))
-    require(db)
-    assert db["DBInstanceStatus"] == "available", f"{db.subject}: status is {db['DBInstanceStatus']}, expected available"
+    assert_serves(rds.primary(lab.client("rds")))
 
 
 @pytest.mark.step("1.4")
@@ -118,15 +123,15 @@ def test_primary_is_tagged_environment_lab(lab):
     db = rds.primary(lab.client("rds"))
     require(db)
     key, value = naming.LAB_TAG
-    actual = naming.tag_value(db.get("TagList"), key)
-    assert actual == value, f"{db.subject}: tag {key} is {actual}, expected {value}"
+    tags = db.get("TagList")
+    assert naming.is_lab_tagged(tags), f"{db.subject}: tag {key} is {naming.lab_tag_value(tags)}, expected {value}"
 
 
 @pytest.mark.step("1.4")
 def test_primary_uses_only_the_rds_security_group(lab):
     db = rds.primary(lab.client("rds"))
     require(db)
-    rds_group = network.security_group(lab.client("ec2"), naming.RDS_SG)
+    rds_group = LabNetwork(lab.clients).security_group(naming.RDS_SG)
     expected = require(rds_group)["GroupId"]
     actual = sorted(g["VpcSecurityGroupId"] for g in db.get("VpcSecurityGroups", ()))
     assert actual == [expected], (
@@ -182,8 +187,7 @@ def test_bastion_is_a_t3_micro(lab):
 
 @pytest.mark.step("1.5")
 def test_bastion_is_in_the_public_subnet(lab):
-    ec2 = lab.client("ec2")
-    instance, public = bastion.bastion(ec2), network.subnet(ec2, naming.PUBLIC_SUBNET_A)
+    instance, public = bastion.bastion(lab.client("ec2")), LabNetwork(lab.clients).subnet(naming.PUBLIC_SUBNET_A)
     actual, expected = require(instance).get("SubnetId"), require(public)["SubnetId"]
     assert actual == expected, f"{instance.subject}: in subnet {actual}, expected {public.subject} ({expected})"
 
@@ -196,8 +200,7 @@ def test_bastion_has_a_public_ip(lab):
 
 @pytest.mark.step("1.5")
 def test_bastion_uses_only_the_ec2_security_group(lab):
-    ec2 = lab.client("ec2")
-    instance, group = bastion.bastion(ec2), network.security_group(ec2, naming.EC2_SG)
+    instance, group = bastion.bastion(lab.client("ec2")), LabNetwork(lab.clients).security_group(naming.EC2_SG)
     actual, expected = bastion.instance_security_groups(require(instance)), require(group)["GroupId"]
     assert actual == {expected}, (
         f"{instance.subject}: security groups {', '.join(sorted(actual)) or 'none'}, "

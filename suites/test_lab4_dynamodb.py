@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import warnings
 from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -94,11 +95,49 @@ def test_orders_table_is_tagged_environment_lab(lab):
     table = dynamodb.table(client)
     require(table)
     key, value = naming.LAB_TAG
-    found = naming.tag_value(dynamodb.tags(client, table), key)
-    assert found == value, f"{table.subject}: tag {key} is {found!r}, expected {value!r}"
+    tags = dynamodb.tags(client, table)
+    assert naming.is_lab_tagged(tags), f"{table.subject}: tag {key} is {naming.lab_tag_value(tags)!r}, expected {value!r}"
 
 
 # --- 4.2 what the lab's app left behind --------------------------------------------------------
+
+# The widest gap between a stamp without a zone (the lab's datetime.now(): local time, erratum 13)
+# and one with a zone: local time is UTC-12 to UTC+14.
+_UNKNOWN_ZONE_SLACK = timedelta(hours=14)
+# A naive stamp against a naive one: the same machine's clock, which goes back an hour when
+# daylight saving time ends.
+_DST_SLACK = timedelta(hours=1)
+
+
+def _instant(value) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _utc_wall_clock(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is None else moment.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def updated_before_created(updated_at, created_at) -> bool:
+    """Whether updated_at is surely earlier than created_at, comparing instants, not strings.
+
+    The lab writes both with naive datetime.now() (local time, no zone), the errata with UTC, and
+    a student may mix them; the lab intends nothing about the zone, so a stamp without one may be
+    any local time: only an order that no zone or clock change explains counts. Stamps that are
+    not ISO 8601 are not judged (the lab asks for an updated_at, not its format).
+    """
+    updated, created = _instant(updated_at), _instant(created_at)
+    if updated is None or created is None:
+        return False
+    naive = (updated.tzinfo is None) + (created.tzinfo is None)
+    if naive == 1:  # the one with a zone as UTC; the one without may be any zone's local time
+        slack = _UNKNOWN_ZONE_SLACK
+        updated, created = _utc_wall_clock(updated), _utc_wall_clock(created)
+    else:
+        slack = _DST_SLACK if naive == 2 else timedelta(0)
+    return updated < created - slack
 
 @pytest.mark.step("4.2")
 def test_customer_001_has_the_labs_two_orders(lab):
@@ -117,8 +156,12 @@ def test_customer_001_first_order_is_shipped_with_updated_at(lab):
         assert order.get("status") == SHIPPED, (
             f"{table.subject}: {_label(FIRST)} {order['order_date']} has status {order.get('status')!r}, expected {SHIPPED}"
         )
-        assert order.get("updated_at") and order["updated_at"] >= order.get("created_at", ""), (
+        assert order.get("updated_at"), (
             f"{table.subject}: {_label(FIRST)} {order['order_date']} has no updated_at from the status update"
+        )
+        assert not updated_before_created(order.get("updated_at"), order.get("created_at")), (
+            f"{table.subject}: {_label(FIRST)} {order['order_date']} has updated_at {order['updated_at']} before "
+            f"its created_at {order['created_at']}: the status update must stamp the time it ran"
         )
 
 

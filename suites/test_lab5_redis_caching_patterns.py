@@ -7,11 +7,14 @@ their own (scratch names: provisioning/naming.py) and a product row of their own
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
+import redis
 
 from fixtures.checks import eventually
 from fixtures.scratch_data import CountingConnect, own_product, redis_keys
@@ -21,6 +24,7 @@ from provisioning.dataplane import REDIS_REPLICA
 from provisioning.polling import DeadlineExceeded, wait_until
 
 GROUP = naming.REPLICATION_GROUP
+log = logging.getLogger("dblab")
 CONCURRENT_REQUESTS = 50
 CONCURRENT_LIMIT = 10
 # Redis drops an expired key on the next access, so a 1 s window has ended well within this;
@@ -37,29 +41,54 @@ def cache_app():
 
 # --- 5.3 what the lab's app run left (read-only) -------------------------------------------------
 
-def _keys_without_expiry(lab, patterns) -> list[str]:
+def _keys_without_expiry(lab, patterns, excused=lambda client, key: False) -> tuple[list[str], list[str]]:
+    """The keys matching `patterns` that never expire: (counted, excused)."""
     with lab.redis() as client:
         # SCAN, not KEYS: KEYS blocks a production Redis while it walks every key.
         keys = {key for pattern in patterns for key in client.scan_iter(match=pattern, count=1000)}
-        return sorted(key for key in keys if client.ttl(key) == -1)  # -2: expired meanwhile
+        forever = sorted(key for key in keys if client.ttl(key) == -1)  # -2: expired meanwhile
+        spared = [key for key in forever if excused(client, key)]
+        return [key for key in forever if key not in spared], spared
+
+
+# Lab 6.2's benchmark_cache (the lab's own code, run after 5.3) primes the cache with exactly
+# this, with a plain SET: no TTL (erratum 22). That key is the lab's trace, not the student's
+# cache code, so the check does not count it (the rubric's note on the check says so).
+LAB_6_2_KEY = f"{cache.PRODUCT_KEY_PREFIX}1"
+LAB_6_2_VALUE = {"id": 1, "name": "Test", "price": 99.99}
+
+
+def written_by_lab_6_2(client, key: str) -> bool:
+    if key != LAB_6_2_KEY:
+        return False
+    try:
+        return json.loads(client.get(key) or "null") == LAB_6_2_VALUE
+    except (ValueError, redis.exceptions.ResponseError):  # not JSON, or not a string: not the benchmark's value
+        return False
 
 
 @pytest.mark.step("5.3")
 def test_app_product_cache_keys_expire(lab):
     patterns = (f"{cache.PRODUCT_KEY_PREFIX}*", cache.ALL_PRODUCTS_KEY)
-    forever = _keys_without_expiry(lab, patterns)
-    assert not forever, f"replication group {GROUP}: product cache keys without a TTL: {forever[:10]}"
+    forever, spared = _keys_without_expiry(lab, patterns, excused=written_by_lab_6_2)
+    if spared:
+        log.info("%s: not counted: %s holds Lab 6.2's benchmark product, set without a TTL by the lab's own "
+                 "benchmark_cache (erratum 22)", GROUP, LAB_6_2_KEY)
+    assert not forever, (
+        f"replication group {GROUP}: product cache keys without a TTL: {forever[:10]}"
+        + (f" ({LAB_6_2_KEY} is not counted: it holds Lab 6.2's benchmark product, which the lab's own "
+           "benchmark_cache sets without a TTL)" if spared else ""))
 
 
 @pytest.mark.step("5.3")
 def test_app_session_keys_expire(lab):
-    forever = _keys_without_expiry(lab, (f"{cache.SESSION_KEY_PREFIX}*",))
+    forever, _ = _keys_without_expiry(lab, (f"{cache.SESSION_KEY_PREFIX}*",))
     assert not forever, f"replication group {GROUP}: session keys without a TTL: {forever[:10]}"
 
 
 @pytest.mark.step("5.3")
 def test_app_rate_limit_keys_expire(lab):
-    forever = _keys_without_expiry(lab, (f"{cache.RATE_LIMIT_KEY_PREFIX}*",))
+    forever, _ = _keys_without_expiry(lab, (f"{cache.RATE_LIMIT_KEY_PREFIX}*",))
     assert not forever, (
         f"replication group {GROUP}: rate-limit keys without a TTL block their user for good: {forever[:10]}"
     )

@@ -22,27 +22,17 @@ import pytest
 from fixtures.bench_stats import percentiles
 from fixtures.benchmarks import Budget
 from fixtures.lab import LabContext
-from provisioning import lab_replay, naming
+from provisioning import naming
 from provisioning.apps import products
 from provisioning.dataplane import DataPlane
 from provisioning.local.mariadb import start_mysql_pair
 from provisioning.passwords import generate_password
 from suites import test_lab6_performance as lab6
+from tests.fairness.lab6 import lab_python
 
 LAB_2_3_WIDGETS = "INSERT INTO products (name, price) VALUES ('Widget A', 19.99), ('Widget B', 29.99), ('Gadget X', 49.99)"
 # A budget of a few rounds: these tests look at what is timed and how, never at how fast.
 TINY_BUDGET = Budget(seconds=0.001, min_rounds=3)
-
-
-def lab_python(step: str) -> tuple[str, str]:
-    """The first Python block under `### Step <step>:` in the lab text, and where it came from."""
-    path = lab_replay.lab_file()
-    text = path.read_text()
-    heading = re.search(rf"^### Step {re.escape(step)}:.*$", text, flags=re.MULTILINE)
-    assert heading, f"{path}: no heading '### Step {step}:'"
-    block = re.compile(r"^```python\n(.*?)^```", flags=re.MULTILINE | re.DOTALL).search(text, heading.end())
-    assert block, f"{path}: no Python block after Step {step}"
-    return block.group(1), f"{path} (Step {step})"
 
 
 @pytest.fixture(scope="module")

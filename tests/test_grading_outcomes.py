@@ -159,7 +159,7 @@ def test_only_the_graders_own_problems_are_excused(exception, expected):
     assert (problem is None) if expected is None else (expected in problem)
 
 
-def test_a_grader_without_credentials_writes_no_grade_and_says_why(tmp_path):
+def test_a_grader_without_credentials_stops_before_the_first_check_with_one_line_naming_the_fix(tmp_path):
     import os
     import subprocess
     import sys
@@ -175,8 +175,74 @@ def test_a_grader_without_credentials_writes_no_grade_and_says_why(tmp_path):
          f"--junitxml={tmp_path / 'junit.xml'}", f"--lab-reports-dir={tmp_path / 'reports'}", "--lab-timeout=5"],
         cwd=REPO_ROOT, env=environ, capture_output=True, text=True, timeout=120)
     assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout[-2000:]
-    assert "erin: no grade written: could not read the account id (NoCredentialsError" in result.stdout
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1, lines[:40]
+    assert lines[0].startswith("ERROR: --lab-grade: cannot grade erin: the grader's AWS credentials do not work "
+                               "(NoCredentialsError"), lines[0]
+    assert "AWS_PROFILE" in lines[0], "the line names the fix"
     assert not (tmp_path / "reports" / "grades" / "erin.json").exists()
+
+
+EXPIRED = """
+import botocore.client
+from botocore.exceptions import ClientError
+
+def _expired(self, operation_name, api_params):
+    raise ClientError({"Error": {"Code": "ExpiredToken", "Message": "The security token included in the request is expired"}},
+                      operation_name)
+
+botocore.client.BaseClient._make_api_call = _expired
+"""
+
+
+def test_expired_credentials_stop_before_the_first_check_with_one_line(moto_server, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import REPO_ROOT
+
+    # Every AWS call answers ExpiredToken, as AWS does once a session's token has expired
+    # (moto does not expire tokens).
+    (tmp_path / "dblab_expired.py").write_text(EXPIRED)
+    environ = {k: v for k, v in os.environ.items() if k != "LOCALSTACK_HOST"}
+    environ.update(AWS_ENDPOINT_URL=moto_server.endpoint_url, PYTHONPATH=f"{REPO_ROOT}{os.pathsep}{tmp_path}")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-m", "aws", "--lab-grade", "--lab-student=fay", "-q", "-p", "no:cacheprovider",
+         "-p", "dblab_expired", f"--lab-reports-dir={tmp_path / 'reports'}", "--lab-timeout=5"],
+        cwd=REPO_ROOT, env=environ, capture_output=True, text=True, timeout=120)
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout[-2000:]
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert lines == ["ERROR: --lab-grade: cannot grade fay: the grader's AWS credentials do not work "
+                     "(sts:GetCallerIdentity: ExpiredToken: The security token included in the request is expired): "
+                     "renew the grader's credentials (aws sso login, or assume the role again) and grade again"], lines
+
+
+def test_expired_credentials_are_told_from_missing_ones_by_the_preflight():
+    from botocore.exceptions import NoCredentialsError, ProfileNotFound
+    from botocore.stub import Stubber
+    import boto3
+
+    from grading.preflight import NO_CREDENTIALS_FIX, PROFILE_FIX, REJECTED_FIX, CredentialsRejected, check_credentials
+
+    sts = boto3.client("sts", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b")
+    with Stubber(sts) as stub:
+        stub.add_client_error("get_caller_identity", "ExpiredToken", "token expired")
+        with pytest.raises(CredentialsRejected, match="^sts:GetCallerIdentity: ExpiredToken") as expired:
+            check_credentials(lambda service: sts)
+    assert expired.value.fix == REJECTED_FIX
+
+    def raising(error):
+        def clients(service):
+            raise error
+        return clients
+
+    with pytest.raises(CredentialsRejected) as missing:
+        check_credentials(raising(NoCredentialsError()))
+    assert missing.value.fix == NO_CREDENTIALS_FIX
+    with pytest.raises(CredentialsRejected) as profile:
+        check_credentials(raising(ProfileNotFound(profile="nobody")))
+    assert profile.value.fix == PROFILE_FIX and "nobody" in str(profile.value)
 
 
 @pytest.mark.parametrize("kind", SKIP_KINDS)

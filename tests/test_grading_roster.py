@@ -276,9 +276,9 @@ def test_without_a_redis_reader_or_the_password_those_checks_stay_not_gradable_w
     forwards = [Forward(naming.DB_INSTANCE, "p.rds", 3306, 41001), Forward(naming.DB_REPLICA, "r.rds", 3306, 41002),
                 Forward(REDIS_PRIMARY, "m.cache", 6379, 41003)]
     env, notes = tunnel_env(_Forwarded(forwards), None)
-    assert env == {}
+    assert env == {"LAB_REDIS_URL": "redis://127.0.0.1:41003"}, "the Redis primary is graded without its reader"
     assert notes == ["MySQL not graded: set the master password in the variable --mysql-password-env names",
-                     "Redis not graded: the replication group has no primary and reader endpoint"]
+                     "Redis replica not graded: the replication group has no reader endpoint"]
 
 
 # --- a class of 30 emulated accounts -------------------------------------------------------------

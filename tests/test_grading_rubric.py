@@ -54,6 +54,7 @@ def test_an_instructor_rubric_with_weights_loads(tmp_path):
     (lambda t: t.replace("test_table", "test_vpc"), "check test_vpc is listed under steps 1.1 and 4.1"),
     (lambda t: t.replace("points = 60", "points = 60\n[[oops"), "not valid TOML"),
     (lambda t: t.replace("weight = 2", "requires = \"test_vpc\""), "requires test_vpc, which is not a check of step 4.1"),
+    (lambda t: t.replace("weight = 2", "note = \" \""), "note must be a non-empty string"),
 ])
 def test_a_bad_rubric_is_refused_in_one_line_naming_the_problem(tmp_path, change, problem):
     path = write(tmp_path, change(GOOD))
@@ -61,6 +62,23 @@ def test_a_bad_rubric_is_refused_in_one_line_naming_the_problem(tmp_path, change
         load_rubric(path)
     message = str(error.value)
     assert problem in message and str(path) in message and "\n" not in message
+
+
+def test_an_instructor_can_read_each_grading_decision_beside_its_check(tmp_path):
+    rubric = load_rubric(write(tmp_path, GOOD.replace("weight = 2", 'weight = 2, note = "keys are the lab\'s"')))
+    assert rubric.check("4.1", "test_table").note == "keys are the lab's"
+    assert rubric.check("1.1", "test_vpc").note is None
+
+
+def test_the_fairness_policy_lists_every_decision_of_the_shipped_rubric():
+    """docs/grading.md's table names exactly the checks whose rubric entry has a note, each under its step."""
+    import re
+
+    rubric = load_rubric()
+    noted = {(step.id, check.id) for step in rubric.steps.values() for check in step.checks.values() if check.note}
+    policy = (REPO_ROOT / "docs" / "grading.md").read_text()
+    listed = set(re.findall(r"^\| (\d\.\d) \| `(test_\w+)` \|", policy, re.MULTILINE))
+    assert noted and listed == noted, {"noted in the rubric only": noted - listed, "in the policy only": listed - noted}
 
 
 def test_a_missing_rubric_file_names_the_option(tmp_path):

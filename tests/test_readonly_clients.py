@@ -1,4 +1,4 @@
-"""Grading clients refuse every write before it is sent."""
+"""Grading clients, and the resources made from them, refuse every write before it is sent."""
 
 import pytest
 
@@ -36,3 +36,40 @@ def test_writes_are_refused_before_reaching_the_account(read_only, aws_clients, 
 ])
 def test_operation_names_are_classified(operation, expected):
     assert is_read("dynamodb", operation) is expected
+
+
+@pytest.fixture
+def orders_table(aws_clients):
+    aws_clients("dynamodb").create_table(
+        TableName="database-lab-orders", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "customer_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "customer_id", "AttributeType": "S"}])
+    return "database-lab-orders"
+
+
+def _batch_put(table, item: dict) -> None:
+    with table.batch_writer() as batch:  # sends BatchWriteItem when the block ends
+        batch.put_item(Item=item)
+
+
+@pytest.mark.parametrize("write", [
+    lambda table: table.put_item(Item={"customer_id": "CUST-999"}),
+    lambda table: table.delete(),
+    lambda table: table.update_item(Key={"customer_id": "CUST-001"}, UpdateExpression="SET x = :x",
+                                    ExpressionAttributeValues={":x": 1}),
+    lambda table: _batch_put(table, {"customer_id": "CUST-998"}),
+], ids=["put_item", "delete", "update_item", "batch_writer"])
+def test_writes_through_a_resource_are_refused_before_they_are_sent(read_only, aws_clients, orders_table, write):
+    table = read_only.resource("dynamodb").Table(orders_table)
+    sent = []
+    table.meta.client.meta.events.register("before-send", lambda request, **_: sent.append(request.url))
+    with pytest.raises(WriteRefused, match="dynamodb:"):
+        write(table)
+    assert sent == [], "a refused write never leaves the machine"
+    assert aws_clients("dynamodb").scan(TableName=orders_table)["Items"] == []
+    assert orders_table in aws_clients("dynamodb").list_tables()["TableNames"]
+
+
+def test_reads_through_a_resource_go_through(read_only, orders_table):
+    table = read_only.resource("dynamodb").Table(orders_table)
+    assert table.item_count == 0 and table.scan()["Items"] == []

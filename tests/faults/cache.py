@@ -91,10 +91,12 @@ def no_group(fc):
     fc.undo(groups.__setitem__, GROUP, groups.pop(GROUP))
 
 
-@fault("5.2", "group-modifying", "the replication group is still modifying", "test_replication_group_is_available",
-       breaks="status is modifying")
-def group_modifying(fc):
-    _edit_group(fc, status="modifying")
+# Not `modifying`: a group AWS is applying a change to still serves, and the check accepts it.
+# A group whose creation failed (no capacity for the node type in the zones) never serves.
+@fault("5.2", "group-create-failed", "the replication group's creation failed", "test_replication_group_is_available",
+       breaks="status is create-failed")
+def group_create_failed(fc):
+    _edit_group(fc, status="create-failed")
 
 
 @fault("5.2", "group-node-type", "the nodes are cache.t2.micro", "test_replication_group_node_type_is_cache_t3_micro",
@@ -381,7 +383,7 @@ FAULTS_5_3_BEHAVIOUR = [
 ]
 
 FAULTS = [no_subnet_group, subnet_group_public, subnet_group_one_zone,
-          no_group, group_modifying, group_node_type, group_failover_off, group_multi_az_off, group_engine,
+          no_group, group_create_failed, group_node_type, group_failover_off, group_multi_az_off, group_engine,
           clusters_redis_6, clusters_rds_group, clusters_default_subnet_group, one_member,
           replica_promoted, replica_link_down, replica_writable,
           *FAULTS_5_3_STATE, *FAULTS_5_3_BEHAVIOUR]

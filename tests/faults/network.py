@@ -20,6 +20,51 @@ def second_vpc(fc):
     fc.undo(ec2.delete_vpc, VpcId=vpc_id)
 
 
+def _named(resource_type: str, name: str) -> list[dict]:
+    return [{"ResourceType": resource_type, "Tags": [{"Key": "Name", "Value": name}]}]
+
+
+def _vpc_sorting_before(fc, ec2, lab_vpc_id: str) -> str:
+    """A VPC with the lab's name and CIDR whose id sorts before the lab's: the lowest-id rule would
+    grade it. Ids are random, so a few are made and dropped; should none sort lower (a lab VPC id
+    near vpc-0000...), the last is kept and the fault still shows the duplicate costs nothing else."""
+    for _ in range(32):
+        vpc_id = ec2.create_vpc(CidrBlock=naming.VPC_CIDR, TagSpecifications=_named("vpc", naming.VPC))["Vpc"]["VpcId"]
+        if vpc_id < lab_vpc_id:
+            break
+        ec2.delete_vpc(VpcId=vpc_id)
+    else:
+        vpc_id = ec2.create_vpc(CidrBlock=naming.VPC_CIDR, TagSpecifications=_named("vpc", naming.VPC))["Vpc"]["VpcId"]
+    fc.undo(ec2.delete_vpc, VpcId=vpc_id)
+    return vpc_id
+
+
+# Erratum 1: Lab 1.1 run a second time builds a whole second network with the same names, CIDRs
+# and zones; the student's later steps use one of them. Only the check about duplicates may fail:
+# every other check grades the network the lab's resources use (lookups/usage.py).
+@fault("1.1", "second-network-from-a-re-run", "Lab 1.1 ran twice: an unused copy of the whole network, same names",
+       "test_exactly_one_vpc_is_named_database_lab_vpc", breaks=naming.VPC)
+def second_network(fc):
+    ec2 = fc.aws("ec2")
+    vpc_id = _vpc_sorting_before(fc, ec2, fc.vpc_id())
+    igw_id = ec2.create_internet_gateway(TagSpecifications=_named("internet-gateway", naming.IGW))["InternetGateway"][
+        "InternetGatewayId"]
+    fc.undo(ec2.delete_internet_gateway, InternetGatewayId=igw_id)
+    ec2.attach_internet_gateway(VpcId=vpc_id, InternetGatewayId=igw_id)
+    fc.undo(ec2.detach_internet_gateway, VpcId=vpc_id, InternetGatewayId=igw_id)
+    subnets = {}
+    for name, (cidr, zone) in naming.SUBNETS.items():
+        subnets[name] = ec2.create_subnet(VpcId=vpc_id, CidrBlock=cidr, AvailabilityZone=zone,
+                                          TagSpecifications=_named("subnet", name))["Subnet"]["SubnetId"]
+        fc.undo(ec2.delete_subnet, SubnetId=subnets[name])
+    table_id = ec2.create_route_table(VpcId=vpc_id, TagSpecifications=_named("route-table", naming.PUBLIC_ROUTE_TABLE))[
+        "RouteTable"]["RouteTableId"]
+    fc.undo(ec2.delete_route_table, RouteTableId=table_id)
+    ec2.create_route(RouteTableId=table_id, DestinationCidrBlock=WORLD_IPV4, GatewayId=igw_id)
+    association = ec2.associate_route_table(RouteTableId=table_id, SubnetId=subnets[naming.PUBLIC_SUBNET_A])["AssociationId"]
+    fc.undo(ec2.disassociate_route_table, AssociationId=association)
+
+
 @fault("1.1", "vpc-cidr", "the VPC's CIDR is 10.1.0.0/16, not the lab's 10.0.0.0/16",
        "test_vpc_has_the_lab_cidr", breaks="10.1.0.0/16")
 def vpc_cidr(fc):
@@ -69,7 +114,7 @@ def public_subnet_cidr(fc):
 
 # Both private subnets in one zone: the subnet groups made of them (1.3, 5.1) span one zone too,
 # and their checks see it (a consequence of the same wrong zone, not collateral).
-@fault("1.1", "private-a-in-zone-b", "private subnet A is in us-east-1b",
+@fault("1.1", "private-a-in-zone-b", "private subnet A is in zone b (us-east-1b)",
        f"test_subnet_has_the_lab_cidr_and_zone[{naming.PRIVATE_SUBNET_A}]",
        "test_db_subnet_group_spans_two_availability_zones", "test_cache_subnet_group_spans_two_availability_zones",
        breaks=naming.AZ_B)
@@ -77,7 +122,7 @@ def private_a_zone(fc):
     _edit_subnet(fc, naming.PRIVATE_SUBNET_A, zone=naming.AZ_B)
 
 
-@fault("1.1", "private-b-in-zone-a", "private subnet B is in us-east-1a, so both private subnets share a zone",
+@fault("1.1", "private-b-in-zone-a", "private subnet B is in zone a (us-east-1a), so both private subnets share it",
        f"test_subnet_has_the_lab_cidr_and_zone[{naming.PRIVATE_SUBNET_B}]",
        "test_db_subnet_group_spans_two_availability_zones", "test_cache_subnet_group_spans_two_availability_zones",
        breaks=naming.AZ_A)
@@ -161,6 +206,6 @@ def redis_open_to_the_world(fc):
     _add_rule(fc, naming.CACHE_SG, tcp_from_cidr(naming.REDIS_PORT, WORLD_IPV4))
 
 
-FAULTS = [second_vpc, vpc_cidr, dns_hostnames_off, gateway_detached, public_subnet_cidr, private_a_zone, private_b_zone,
-          no_default_route, public_subnet_not_associated, private_subnet_public_route, main_table_public,
+FAULTS = [second_vpc, second_network, vpc_cidr, dns_hostnames_off, gateway_detached, public_subnet_cidr, private_a_zone,
+          private_b_zone, no_default_route, public_subnet_not_associated, private_subnet_public_route, main_table_public,
           ssh_open_to_the_world, ssh_from_a_network, mysql_open_to_the_vpc, redis_from_rds_group, redis_open_to_the_world]

@@ -169,7 +169,7 @@ def standby_same_zone(fc):
 # --- 2.2 -----------------------------------------------------------------------------------------
 
 REPLICA_CHECKS = ("test_replica_is_available", "test_replica_reads_from_the_primary", "test_primary_lists_the_replica",
-                  "test_replica_is_in_us_east_1b", "test_replica_is_not_publicly_accessible",
+                  "test_replica_is_in_zone_b", "test_replica_is_not_publicly_accessible",
                   "test_replica_instance_class_is_db_t3_micro")
 
 
@@ -205,8 +205,8 @@ def replica_storage_full(fc):
     _edit_instance(fc, naming.DB_REPLICA, status="storage-full")
 
 
-@fault("2.2", "replica-in-zone-a", "the replica is in us-east-1a, next to the primary", "test_replica_is_in_us_east_1b",
-       breaks=naming.AZ_A)
+@fault("2.2", "replica-in-zone-a", "the replica is in zone a (us-east-1a), not the lab's zone b",
+       "test_replica_is_in_zone_b", breaks=naming.AZ_A)
 def replica_zone(fc):
     _edit_instance(fc, naming.DB_REPLICA, availability_zone=naming.AZ_A)
 
