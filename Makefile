@@ -6,13 +6,19 @@ VENV   := .venv
 PYTEST := $(VENV)/bin/pytest
 STAMP  := $(VENV)/.installed
 
-.PHONY: local test install servers sweep clean bench
+.PHONY: local test install servers sweep clean bench code-faults
 
 local: install
 	$(PYTEST) -m local $(PYTEST_ARGS)
 
 test: install
-	$(PYTEST) tests -n 2 --dist loadfile --junitxml=reports/selftest-junit.xml $(PYTEST_ARGS)
+	$(PYTEST) tests -n 2 --dist loadfile -m "not corpus" --junitxml=reports/selftest-junit.xml $(PYTEST_ARGS)
+
+# make code-faults: the lab's apps as printed and fixed, misbehaving code, and every seeded fault of
+#                   the app classes, each graded as a student's code (tests/test_student_code.py,
+#                   marker corpus; about 3 minutes).
+code-faults: install
+	$(PYTEST) tests/test_student_code.py -m corpus -p no:xdist --junitxml=reports/code-faults-junit.xml $(PYTEST_ARGS)
 
 # A run's name (BENCH_NAME=baseline make bench); fixed once so every use below agrees.
 ifeq ($(origin BENCH_NAME),undefined)

@@ -270,6 +270,23 @@ def lab_file(path: str | os.PathLike | None = None) -> Path:
     return chosen
 
 
+PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```", flags=re.MULTILINE | re.DOTALL)
+
+
+def lab_python(step: str, path: str | os.PathLike | None = None) -> tuple[str, str]:
+    """The first Python block under `### Step <step>:` in the lab text, as printed, and where it
+    came from (the file the lab has the student write in 3.1, 4.2, 5.3; the scripts of Lab 6)."""
+    chosen = lab_file(path)
+    text = chosen.read_text()
+    heading = re.search(rf"^### Step {re.escape(step)}:.*$", text, flags=re.MULTILINE)
+    if heading is None:
+        raise LabTextError(f"{chosen}: no heading '### Step {step}:'")
+    block = PYTHON_BLOCK.search(text, heading.end())
+    if block is None:
+        raise LabTextError(f"{chosen}: no Python block after '### Step {step}:'")
+    return block.group(1), f"{chosen} (Step {step})"
+
+
 def cli_environment(endpoint_url: str, credentials: Mapping[str, str], region: str) -> dict[str, str]:
     """What the replayed terminal's environment holds: the account's keys, the region, the
     emulator, and no config or credentials file (the instructor's own profiles play no part)."""

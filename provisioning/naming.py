@@ -67,6 +67,9 @@ DB_MASTER_USER = "admin"
 REPLICA_ZONE = ZONE_B  # Lab 2.2: --availability-zone us-east-1b
 REPLICA_AZ = zone(REGION, REPLICA_ZONE)
 
+# Labs 3.1, 4.2 and 5.3: the files the lab has the student write, by the step that runs them.
+APP_FILES = {"3.1": "app.py", "4.2": "dynamodb_app.py", "5.3": "cache_app.py"}
+
 # Lab 1.5
 KEY_PAIR = "database-lab-key"
 BASTION = "database-lab-bastion"

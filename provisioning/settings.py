@@ -89,6 +89,10 @@ OPTIONS = (
     Option("reports-dir", "where grading writes grades/<student>.json and .html and gradebook.csv",
            "reports", "LAB_REPORTS_DIR", shown_default="reports under the rootdir"),
     Option("bench", "run the Lab 6 benchmarks (pytest-benchmark) before teardown", False, flag=True),
+    Option("student-code", "students' submitted code: a directory holding the lab's app.py, dynamodb_app.py and "
+           "cache_app.py, or folders that do (one per student); the checks that exercise the apps run each "
+           "submission's classes (sandboxed) instead of the suite's",
+           None, "LAB_STUDENT_CODE"),
 )
 OPTION = {option.name: option for option in OPTIONS}
 ENV_NAMES = tuple(option.env for option in OPTIONS if option.env)
@@ -114,6 +118,7 @@ class LabConfig:
     bench: bool
     reports_dir: Path
     grader_cidr: str | None = None  # ignored by 1.2's checks: the grader's tunnel, not the student's rule
+    student_code: Path | None = None  # a submission's directory: the app checks run its classes
 
     @property
     def local(self) -> bool:
@@ -356,5 +361,35 @@ def resolve(raw: Raw, *, markexpr_target: str | None, environ: Mapping[str, str]
         bench=bool(raw["bench"]),
         reports_dir=resolve_reports_dir(raw, invocation_dir=invocation_dir, rootdir=rootdir),
         grader_cidr=resolve_grader_cidr(raw),
+        student_code=resolve_student_code(raw, target=target, invocation_dir=invocation_dir),
     )
 
+
+def resolve_student_code(raw: Raw, *, target: str, invocation_dir: Path) -> Path | None:
+    """The submission's directory. Its code runs against the suite's local stand-ins only: never
+    against an account (the student's code is untrusted, an account's data is not the grader's to change)."""
+    value = raw["student-code"]
+    if not value:
+        return None
+    flag = raw.flag("student-code")
+    if target != "local":
+        raise SettingsError(f"{flag} runs a student's code against the local stand-ins: use it with -m local")
+    directory = Path(invocation_dir, os.path.expanduser(str(value))).resolve()
+    if not directory.is_dir():
+        raise SettingsError(f"{flag}: {directory} is not a directory (give the folder that holds the student's "
+                            "app.py, dynamodb_app.py and cache_app.py)")
+    if not submissions_in(directory):
+        files = ", ".join(naming.APP_FILES.values())
+        raise SettingsError(f"{flag}: {directory} holds none of the lab's files ({files}), nor folders that do")
+    return directory
+
+
+def submissions_in(directory: Path) -> dict[str, Path]:
+    """The submissions a --lab-student-code directory holds, by name: itself, when it holds one
+    of the lab's files, else each of its folders that does (a class, one folder per student)."""
+    def holds_files(folder: Path) -> bool:
+        return any((folder / name).is_file() for name in naming.APP_FILES.values())
+
+    if holds_files(directory):
+        return {directory.name: directory}
+    return {folder.name: folder for folder in sorted(directory.iterdir()) if folder.is_dir() and holds_files(folder)}

@@ -206,9 +206,11 @@ def test_pending_orders_are_found_through_status_index(lab):
 # --- 4.2 the app's access patterns, on the check's own customer ----------------------------------
 
 @contextmanager
-def _scratch_customer(lab):
+def _scratch_customer(lab, lab_apps):
+    """The app's OrderRepository (the reference's, or the student's: fixtures/apps.py) on the lab's
+    table, and a customer of the check's own, whose orders are removed afterwards."""
     table = dynamodb.table(lab.client("dynamodb"))
-    repo = _repository(lab, table)
+    repo = lab_apps.orders.OrderRepository(lab.clients.resource("dynamodb").Table(require(table)["TableName"]))
     customer = naming.scratch_name("orders")
     try:
         yield repo, customer, table.subject
@@ -244,8 +246,8 @@ def _when_count(count: int, items: list):
 
 @pytest.mark.step("4.2")
 @pytest.mark.writes_data
-def test_query_by_customer_returns_every_order_in_date_order(lab):
-    with _scratch_customer(lab) as (repo, customer, subject):
+def test_query_by_customer_returns_every_order_in_date_order(lab, lab_apps):
+    with _scratch_customer(lab, lab_apps) as (repo, customer, subject):
         created = _create_lab_orders(repo, customer)
         orders = eventually(lab, lambda: _when_count(3, repo.get_customer_orders(customer)),
                             f"{subject}: a query for {customer} did not return its 3 orders")
@@ -256,8 +258,8 @@ def test_query_by_customer_returns_every_order_in_date_order(lab):
 
 @pytest.mark.step("4.2")
 @pytest.mark.writes_data
-def test_query_by_customer_from_a_start_date_skips_earlier_orders(lab):
-    with _scratch_customer(lab) as (repo, customer, subject):
+def test_query_by_customer_from_a_start_date_skips_earlier_orders(lab, lab_apps):
+    with _scratch_customer(lab, lab_apps) as (repo, customer, subject):
         created = _create_lab_orders(repo, customer)
         start = created[1]["order_date"]
         orders = eventually(lab, lambda: _when_count(2, repo.get_customer_orders(customer, start_date=start)),
@@ -270,8 +272,8 @@ def test_query_by_customer_from_a_start_date_skips_earlier_orders(lab):
 
 @pytest.mark.step("4.2")
 @pytest.mark.writes_data
-def test_status_index_query_returns_a_new_pending_order_whole(lab):
-    with _scratch_customer(lab) as (repo, customer, subject):
+def test_status_index_query_returns_a_new_pending_order_whole(lab, lab_apps):
+    with _scratch_customer(lab, lab_apps) as (repo, customer, subject):
         order = repo.create_order(customer, SECOND["items"], SECOND["total"])
         found = eventually(lab, lambda: [o for o in repo.get_orders_by_status(PENDING) if o["customer_id"] == customer],
                            f"{subject}: a new {PENDING} order of {customer} did not appear in {naming.STATUS_INDEX}")
@@ -282,8 +284,8 @@ def test_status_index_query_returns_a_new_pending_order_whole(lab):
 
 @pytest.mark.step("4.2")
 @pytest.mark.writes_data
-def test_update_status_returns_all_new_attributes(lab):
-    with _scratch_customer(lab) as (repo, customer, subject):
+def test_update_status_returns_all_new_attributes(lab, lab_apps):
+    with _scratch_customer(lab, lab_apps) as (repo, customer, subject):
         order = repo.create_order(customer, FIRST["items"], FIRST["total"])
         updated = repo.update_status(customer, order["order_date"], SHIPPED)
         expected = {**order, "status": SHIPPED, "updated_at": updated.get("updated_at")}
@@ -294,8 +296,8 @@ def test_update_status_returns_all_new_attributes(lab):
 
 @pytest.mark.step("4.2")
 @pytest.mark.writes_data
-def test_delete_order_returns_the_old_item(lab):
-    with _scratch_customer(lab) as (repo, customer, subject):
+def test_delete_order_returns_the_old_item(lab, lab_apps):
+    with _scratch_customer(lab, lab_apps) as (repo, customer, subject):
         order = repo.create_order(customer, LAST["items"], LAST["total"])
         old = repo.delete_order(customer, order["order_date"])
         assert old == order, f"{subject}: delete_order returned {old}, expected the deleted order {order}"
@@ -303,8 +305,8 @@ def test_delete_order_returns_the_old_item(lab):
 
 @pytest.mark.step("4.2")
 @pytest.mark.writes_data
-def test_batch_write_then_count_sees_every_order(lab):
-    with _scratch_customer(lab) as (repo, customer, subject):
+def test_batch_write_then_count_sees_every_order(lab, lab_apps):
+    with _scratch_customer(lab, lab_apps) as (repo, customer, subject):
         orders = [repo.new_order(customer, data["items"], data["total"]) for data in LAB_ORDERS]
         repo.batch_write_orders(orders)
         eventually(lab, lambda: repo.count_orders(customer) == len(orders),

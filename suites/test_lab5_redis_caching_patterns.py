@@ -33,10 +33,11 @@ WINDOW_RESET_DEADLINE = 5.0
 
 
 @pytest.fixture
-def cache_app():
-    """The caching patterns the writes_data checks exercise: the suite's reference classes.
-    The suite's own tests pass faulty ones to prove each check can fail."""
-    return cache
+def cache_app(lab_apps):
+    """The caching patterns the writes_data checks exercise: the suite's reference classes, or
+    the student's with --lab-student-code (fixtures/apps.py). The suite's own tests pass faulty
+    ones to prove each check can fail."""
+    return lab_apps.cache
 
 
 # --- 5.3 what the lab's app run left (read-only) -------------------------------------------------
@@ -168,11 +169,18 @@ def test_product_update_invalidates_the_cache_so_the_next_read_is_fresh(lab, cac
         created += [key, cache.ALL_PRODUCTS_KEY]
         repository = cache_app.CachedProductRepository(client, lab.mysql)
         repository.get_product(product_id)
+        repository.get_all_products()  # the product list is cached too (products:all)
         repository.update_product(product_id, price=new_price)
         price = (repository.get_product(product_id) or {}).get("price")
         assert price is not None and Decimal(str(price)) == new_price, (
             f"cache invalidation: after updating product {product_id} to {new_price}, a read returned {price} "
             f"({key} {'still cached' if client.exists(key) else 'not cached'})"
+        )
+        listed = {row.get("id"): row for row in repository.get_all_products() or []}.get(product_id, {}).get("price")
+        assert listed is not None and Decimal(str(listed)) == new_price, (
+            f"cache invalidation: after updating product {product_id} to {new_price}, the product list shows "
+            f"{listed} ({cache.ALL_PRODUCTS_KEY} {'still cached' if client.exists(cache.ALL_PRODUCTS_KEY) else 'not cached'}; "
+            "update_product must delete it too)"
         )
 
 
@@ -193,6 +201,20 @@ def test_session_is_stored_for_one_hour(lab, cache_app):
             f"session store: {key} has TTL {ttl}, expected {cache.SessionStore.SESSION_TTL} s"
         )
         assert (store.get_session(session_id) or {}).get("username") == "check", f"session store: {key} cannot be read back"
+
+
+@pytest.mark.step("5.3")
+@pytest.mark.writes_data
+def test_session_keeps_its_user_id_whatever_the_user_data(lab, cache_app):
+    with redis_keys(lab) as (client, created):
+        store, user = cache_app.SessionStore(client), naming.scratch_name("user")
+        session_id = store.create_session(user, {"username": "check", "user_id": "someone-else"})
+        created.append(f"{cache.SESSION_KEY_PREFIX}{session_id}")
+        owner = (store.get_session(session_id) or {}).get("user_id")
+        assert owner == user, (
+            f"session store: a session created for {user} with user data holding user_id 'someone-else' "
+            f"belongs to {owner!r}: the user data overwrote the session's user id"
+        )
 
 
 @pytest.mark.step("5.3")

@@ -33,6 +33,10 @@ def aws_clients(moto_server, session_aws_clients):
 REPO_ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "corpus: a proof too slow for make test; make code-faults runs it")
+
+
 @pytest.fixture
 def lab_pytester(pytester, monkeypatch):
     """pytester whose subprocess runs can import the suite's packages, from any directory."""
@@ -67,6 +71,18 @@ def pytest_runtest_makereport(item, call):
 class CheckSkipped(Exception):
     """A check run directly by a self-test skipped: it fails the self-test, and is never
     counted as the check failing (a fault is not killed by a skip)."""
+
+
+def with_reference_apps(check, **kwargs) -> dict:
+    """`kwargs` plus the suite's reference apps when `check` takes `lab_apps` (fixtures/apps.py),
+    as a run without --lab-student-code gives it."""
+    import inspect
+
+    from fixtures.apps import REFERENCE
+
+    if "lab_apps" in inspect.signature(check).parameters:
+        kwargs["lab_apps"] = REFERENCE
+    return kwargs
 
 
 def run_without_skipping(call, what: str):

@@ -16,7 +16,7 @@ from provisioning.context import ProvisionContext
 from provisioning.dataplane import DataPlane
 from provisioning.passwords import generate_password
 
-from .conftest import run_without_skipping
+from .conftest import run_without_skipping, with_reference_apps
 
 TABLE = naming.ORDERS_TABLE
 CHECKS = {name: check for name, check in vars(lab4).items() if name.startswith("test_") and callable(check)}
@@ -66,7 +66,7 @@ def test_every_check_is_marked_with_a_lab_4_step():
 @pytest.mark.parametrize("check", sorted(CHECKS))
 def test_check_passes_on_the_provisioned_lab(ctx, lab, check):
     provision(ctx)
-    run_without_skipping(lambda: CHECKS[check](lab), check)
+    run_without_skipping(lambda: CHECKS[check](**with_reference_apps(CHECKS[check], lab=lab)), check)
     left = [i["customer_id"] for i in table_resource(ctx).scan()["Items"] if i["customer_id"].startswith(naming.CHECK_SCRATCH)]
     assert not left, f"{check} left orders behind: {left}"
 

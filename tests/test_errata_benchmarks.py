@@ -23,12 +23,12 @@ from fixtures.bench_stats import percentiles
 from fixtures.benchmarks import Budget
 from fixtures.lab import LabContext
 from provisioning import naming
+from provisioning.lab_replay import lab_python
 from provisioning.apps import products
 from provisioning.dataplane import DataPlane
 from provisioning.local.mariadb import start_mysql_pair
 from provisioning.passwords import generate_password
 from suites import test_lab6_performance as lab6
-from tests.fairness.lab6 import lab_python
 
 LAB_2_3_WIDGETS = "INSERT INTO products (name, price) VALUES ('Widget A', 19.99), ('Widget B', 29.99), ('Gadget X', 49.99)"
 # A budget of a few rounds: these tests look at what is timed and how, never at how fast.

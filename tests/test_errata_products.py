@@ -131,13 +131,29 @@ def test_each_run_of_the_labs_main_inserts_its_products_again(primary):
     assert second.update_rowcount == 0  # same values: MySQL counts changed rows, not matched ones
 
 
-def test_read_all_breaks_created_at_ties_by_id(primary):
-    # Rows inserted within one second share created_at; the lab's ORDER BY created_at leaves their order open.
+def _three_rows_of_one_second(repo) -> list[int]:
+    """Three products whose created_at is the same second, as rows created together often are."""
+    repo.create_table()
+    ids = [repo.create(f"tie-{i}", None, Decimal("1.00"), 1, "ties") for i in range(3)]
+    with repo.connection.cursor() as cursor:
+        cursor.execute("UPDATE products SET created_at = %s", (datetime(2020, 1, 1),))
+    return ids
+
+
+def test_lab_read_all_lists_rows_of_the_same_second_oldest_first(primary):
+    # The lab's read_all(): ORDER BY created_at DESC alone. created_at has one-second resolution, so
+    # rows created in the same second tie, and the server returns them in its own order (by id here).
     with ProductRepository(primary) as repo:
-        repo.create_table()
-        ids = [repo.create(f"tie-{i}", None, Decimal("1.00"), 1, "ties") for i in range(3)]
+        ids = _three_rows_of_one_second(repo)
         with repo.connection.cursor() as cursor:
-            cursor.execute("UPDATE products SET created_at = %s", (datetime(2020, 1, 1),))
+            cursor.execute("SELECT id FROM products ORDER BY created_at DESC")
+            listed = [row["id"] if isinstance(row, dict) else row[0] for row in cursor.fetchall()]
+    assert listed != ids[::-1], f"the lab's ORDER BY happened to list the newest first: {listed}"
+
+
+def test_read_all_breaks_created_at_ties_by_id(primary):
+    with ProductRepository(primary) as repo:
+        ids = _three_rows_of_one_second(repo)
         assert [row["id"] for row in repo.read_all()] == ids[::-1]
 
 

@@ -23,7 +23,7 @@ from provisioning.local.mariadb import start_mysql_pair
 from provisioning.passwords import generate_password
 from suites import test_lab2_replication as lab2
 from suites import test_lab3_application as lab3
-from .conftest import CheckSkipped, run_without_skipping
+from .conftest import CheckSkipped, run_without_skipping, with_reference_apps
 
 CHECKS = {name: fn for module in (lab2, lab3) for name, fn in vars(module).items()
           if name.startswith("test_") and callable(fn)}
@@ -73,7 +73,7 @@ def provisioned(mysql_pair, ctx, moto_server):
 
 def run_check(check, lab) -> str | None:
     """None when the check passes, else its failure message; a skip fails the self-test (CheckSkipped)."""
-    kwargs = {"lab": lab}
+    kwargs = with_reference_apps(check, lab=lab)
     if "request" in inspect.signature(check).parameters:
         kwargs["request"] = SimpleNamespace(node=SimpleNamespace(name=check.__name__, user_properties=[]))
     try:

@@ -7,23 +7,11 @@ from __future__ import annotations
 
 import functools
 import io
-import re
 from contextlib import redirect_stdout
 from types import SimpleNamespace
 
 from provisioning.dataplane import MysqlEndpoint, RedisEndpoint
-from provisioning.lab_replay import lab_file
-
-
-def lab_python(step: str) -> tuple[str, str]:
-    """The first Python block under `### Step <step>:` in the lab text, and where it came from."""
-    path = lab_file()
-    text = path.read_text()
-    heading = re.search(rf"^### Step {re.escape(step)}:.*$", text, flags=re.MULTILINE)
-    assert heading, f"{path}: no heading '### Step {step}:'"
-    block = re.compile(r"^```python\n(.*?)^```", flags=re.MULTILINE | re.DOTALL).search(text, heading.end())
-    assert block, f"{path}: no Python block after Step {step}"
-    return block.group(1), f"{path} (Step {step})"
+from provisioning.lab_replay import lab_python
 
 
 def run_lab_6(mysql: MysqlEndpoint, redis_primary: RedisEndpoint) -> str:

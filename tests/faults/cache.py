@@ -7,7 +7,9 @@ The 5.3 behaviour checks exercise the app's classes through the suite's `cache_a
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
 
 from provisioning import naming
 from provisioning.apps import cache
@@ -310,6 +312,23 @@ class NoDeleteSessionStore(cache.SessionStore):
         return bool(self.cache.delete(session_id))  # forgets the key prefix
 
 
+class UserDataLastSessionStore(cache.SessionStore):
+    def create_session(self, user_id, user_data):
+        session_id = str(uuid.uuid4())
+        data = {"user_id": user_id, "created_at": time.time(), **user_data}  # the lab's order (erratum 19)
+        self.cache.set(self.key(session_id), json.dumps(data), ex=self.ttl)
+        return session_id
+
+
+class StaleListRepository(cache.CachedProductRepository):
+    def update_product(self, product_id, **changes):
+        listed = self.cache.get(cache.ALL_PRODUCTS_KEY)
+        changed = super().update_product(product_id, **changes)
+        if listed is not None:
+            self.cache.set(cache.ALL_PRODUCTS_KEY, listed, ex=self.ttl)  # the lab's: products:all kept (erratum 18)
+        return changed
+
+
 class OffByOneLimiter(cache.RateLimiter):
     def is_allowed(self, user_id, max_requests=10, window_seconds=60):
         return super().is_allowed(user_id, max_requests + 1, window_seconds)
@@ -351,6 +370,12 @@ FAULTS_5_3_BEHAVIOUR = [
     fault("5.3", "update-keeps-the-stale-copy", "updating a product leaves the old copy cached",
           "test_product_update_invalidates_the_cache_so_the_next_read_is_fresh", breaks="still cached")(
         _swap("CachedProductRepository", NoInvalidationRepository)),
+    fault("5.3", "product-list-stays-stale", "updating a product leaves the cached product list (erratum 18)",
+          "test_product_update_invalidates_the_cache_so_the_next_read_is_fresh", breaks="the product list shows")(
+        _swap("CachedProductRepository", StaleListRepository)),
+    fault("5.3", "session-user-id-overwritten", "the session's user data overwrites its user id (erratum 19)",
+          "test_session_keeps_its_user_id_whatever_the_user_data", breaks="overwrote the session's user id")(
+        _swap("SessionStore", UserDataLastSessionStore)),
     fault("5.3", "session-lives-a-day", "sessions live 24 hours, not one", "test_session_is_stored_for_one_hour",
           breaks="TTL 86400")(
         _swap("SessionStore", DaySessionStore)),

@@ -1,0 +1,1 @@
+"""Student submissions for the self-tests of issue 13 (grading the student's own code)."""
