@@ -7,8 +7,9 @@ credentials work (the permission preflight, grading/preflight.py, belongs to the
 itself); with a bastion key an SSH tunnel, or with --tunnel ssm SSM port forwarding, makes RDS
 and ElastiCache reachable (provisioning/tunnel.py). A student whose
 credentials fail gets a grade file anyway, every step not_gradable with the reason, and the
-others go on. Students already graded are skipped unless --force. At the end the gradebook
-is rebuilt from every grade file.
+others go on. Students already graded are skipped unless --force. A roster `code` column
+names each student's submitted code: graded afterwards in one local lab, it joins their grade
+(grade_code.py). At the end the gradebook is rebuilt from every grade file.
 
 This module is the command and the class loop; one student's grading is grade_runner.py, their
 credentials student_access.py, the tunnel's environment grade_dataplane.py.
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from provisioning import settings
 
+from .grade_code import grade_code
 from .grade_runner import REPO_ROOT, Outcome, Runner
 
 # The lab settings dblab grade takes, as it spells them (the table in provisioning/settings.py).
@@ -33,7 +35,7 @@ FLAGS = {"endpoint-url": "--endpoint-url", "reports-dir": "--reports", "timeout"
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("grade", help="grade every student of a roster (CSV), in parallel")
-    parser.add_argument("--roster", required=True, help="CSV: student,credentials,region[,bastion_key] (see grading/roster.py)")
+    parser.add_argument("--roster", required=True, help="CSV: student,credentials,region[,bastion_key[,code]] (see grading/roster.py)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help=f"students graded at once (default: the cores, {os.cpu_count() or 1})")
     parser.add_argument("--force", action="store_true", help="grade students again who already have a grade file")
@@ -121,6 +123,10 @@ def run(args: argparse.Namespace) -> int:
         raise
     finally:
         pool.shutdown(wait=True)
+
+    # The roster's `code` column: the students' code, graded in one local lab, joins their grades.
+    for line in grade_code(to_grade, reports, args.rubric):
+        print(line, flush=True)
 
     csv_path, unreadable = build_gradebook(reports)
     for entry in unreadable:

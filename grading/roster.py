@@ -2,15 +2,17 @@
 
 CSV, one student a row, an optional header row, `#` comments and blank lines ignored:
 
-    student,credentials,region,bastion_key
-    alice,arn:aws:iam::111111111111:role/dblab-grader,us-east-1,keys/alice.pem
-    bob,bob-profile,us-east-1,
+    student,credentials,region,bastion_key,code
+    alice,arn:aws:iam::111111111111:role/dblab-grader,us-east-1,keys/alice.pem,code/alice
+    bob,bob-profile,us-east-1,,
 
 `credentials` is a role ARN in the student's account (the grader assumes it) or the name of a
 profile in the instructor's AWS config. `bastion_key` (optional) is the private key of the
 student's bastion, relative to the roster file: with it the grader reaches RDS and
-ElastiCache through an SSH tunnel. A malformed roster raises RosterError: one line that
-names the row and the problem.
+ElastiCache through an SSH tunnel. `code` (optional) is the folder of the student's app.py,
+dynamodb_app.py and cache_app.py, relative to the roster file: the checks that exercise the apps
+then grade that code (issue 13) and its outcomes join the account's grade. A malformed roster
+raises RosterError: one line that names the row and the problem.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 
 from .gradebook import valid_student
 
-COLUMNS = ("student", "credentials", "region", "bastion_key")
+COLUMNS = ("student", "credentials", "region", "bastion_key", "code")
 ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}")
 PROFILE = re.compile(r"[\w+=,.@-]{1,128}")
 REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d")
@@ -40,6 +42,7 @@ class RosterEntry:
     role_arn: str | None = None
     profile: str | None = None
     bastion_key: Path | None = None
+    code: Path | None = None  # the student's submitted code (a folder of the lab's files)
 
     @property
     def account_hint(self) -> str | None:
@@ -81,9 +84,9 @@ def _entry(cells: list[str], row: int, source: str, base_dir: Path | None, seen:
         return RosterError(f"{source} row {row}: {message}")
 
     while len(cells) > 3 and not cells[-1]:
-        cells = cells[:-1]  # a trailing empty bastion_key column
-    if len(cells) not in (3, 4):
-        raise problem(f"expected {','.join(COLUMNS[:3])}[,{COLUMNS[3]}], got {len(cells)} column(s)")
+        cells = cells[:-1]  # trailing empty optional columns
+    if len(cells) not in (3, 4, 5):
+        raise problem(f"expected {','.join(COLUMNS[:3])}[,{COLUMNS[3]}[,{COLUMNS[4]}]], got {len(cells)} column(s)")
     student, credentials, region = cells[:3]
     if not valid_student(student):
         raise problem(f"student {student!r}: use letters, digits and . _ @ + - only (it names the report files)")
@@ -103,12 +106,15 @@ def _entry(cells: list[str], row: int, source: str, base_dir: Path | None, seen:
         raise problem(f"{student}: {credentials!r} is neither a role ARN nor a profile name")
     if not REGION.fullmatch(region):
         raise problem(f"{student}: region {region!r} is not an AWS region (e.g. us-east-1)")
-    key = None
-    if len(cells) == 4 and cells[3]:
-        key = Path(cells[3]).expanduser()
-        if not key.is_absolute() and base_dir is not None:
-            key = base_dir / key
-    return RosterEntry(row, student, region, role_arn=role_arn, profile=profile, bastion_key=key)
+    def path(cell: str) -> Path:
+        found = Path(cell).expanduser()
+        return base_dir / found if not found.is_absolute() and base_dir is not None else found
+
+    key = path(cells[3]) if len(cells) >= 4 and cells[3] else None
+    code = path(cells[4]) if len(cells) == 5 and cells[4] else None
+    if code is not None and not code.is_dir():
+        raise problem(f"{student}: code {code} is not a folder (the one holding app.py, dynamodb_app.py, cache_app.py)")
+    return RosterEntry(row, student, region, role_arn=role_arn, profile=profile, bastion_key=key, code=code)
 
 
 def load_roster(path: str | Path) -> list[RosterEntry]:

@@ -89,7 +89,8 @@ def _step_section(step: dict) -> str:
     rows = []
     for check in step["checks"]:
         hint = f'<br><b>Hint:</b> {escape(check["hint"])}' if check.get("hint") else ""
-        rows.append(f'<tr><td>{_status(check["status"])}</td><td><code>{escape(check["id"])}</code></td>'
+        source = " <small>(your code)</small>" if check.get("source") == "code" else ""
+        rows.append(f'<tr><td>{_status(check["status"])}</td><td><code>{escape(check["id"])}</code>{source}</td>'
                     f'<td>{_points(check["points"])}/{_points(check["max_points"])}</td>'
                     f'<td>{escape(check["message"] or "")}{hint}</td></tr>')
     open_attribute = "" if step["status"] == PASS else " open"

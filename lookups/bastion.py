@@ -11,7 +11,7 @@ from provisioning import naming
 from provisioning.errors import unless_missing
 
 from .found import Found, choose, unique
-from .network import name_filter
+from .filters import name_filter
 
 # Every state but terminated and shutting-down: an instance in these still holds its subnet,
 # its security group and its key's name.

@@ -15,20 +15,13 @@ from functools import cached_property
 
 from provisioning import naming
 
+from .filters import name_filter, vpc_filter
 from .found import Found, choose, missing
 from .usage import Usage, prefer_used
 
 WORLD_IPV4 = "0.0.0.0/0"
 WORLD_IPV6 = "::/0"
-LAB_GROUPS = (naming.EC2_SG, naming.RDS_SG, naming.CACHE_SG)
-
-
-def name_filter(name: str) -> dict:
-    return {"Name": "tag:Name", "Values": [name]}
-
-
-def vpc_filter(vpc_id: str) -> dict:
-    return {"Name": "vpc-id", "Values": [vpc_id]}
+LAB_GROUPS = naming.SECURITY_GROUPS
 
 
 def _subnet_id(subnet: dict) -> str:

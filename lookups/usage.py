@@ -21,7 +21,7 @@ from typing import Callable, Iterable
 
 from provisioning import naming
 
-from . import elasticache, rds
+from . import bastion, elasticache, rds
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,6 @@ def _rds_uses(rds_client) -> list[Use]:
 
 
 def _bastion_uses(ec2) -> list[Use]:
-    from . import bastion  # it finds instances by network.name_filter: imported late, network imports this
-
     return [Use(f"EC2 instance {naming.BASTION} ({instance['InstanceId']})",
                 frozenset(filter(None, [instance.get("VpcId")])),
                 frozenset(filter(None, [instance.get("SubnetId")])),
@@ -80,9 +78,8 @@ def _cache_uses(cache_client) -> list[Use]:
 def _security_group_uses(ec2) -> list[Use]:
     # Weakest evidence, but the only one right after Lab 1.2: the lab's groups are created in the
     # VPC the student's shell had in $VPC_ID.
-    from .network import LAB_GROUPS
-
-    groups = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": list(LAB_GROUPS)}])["SecurityGroups"]
+    groups = ec2.describe_security_groups(
+        Filters=[{"Name": "group-name", "Values": list(naming.SECURITY_GROUPS)}])["SecurityGroups"]
     return [Use(f"security group {g['GroupName']}", frozenset([g["VpcId"]])) for g in groups if g.get("VpcId")]
 
 

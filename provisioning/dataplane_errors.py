@@ -45,11 +45,15 @@ def _mysql_text(error: BaseException) -> str:
     return str(error.args[1]) if len(error.args) > 1 else str(error)
 
 
+class TunnelError(RuntimeError):
+    """Why the data plane cannot be reached through the bastion (provisioning/tunnel.py raises
+    it); one line naming the fix. Defined here, where it is judged, so that this module needs
+    nothing of the tunnel's (which needs the look-ups, which need errors.py, which asks here)."""
+
+
 def dataplane_problem(error: BaseException, *, grading: bool) -> tuple[str, str] | None:
     """(kind, reason with the fix) when `error` alone says the caller could not look at the
     data plane, else None (a schema error, a read-only refusal, an assertion...)."""
-    from .tunnel import TunnelError  # tunnel.py imports the look-ups, which import errors.py
-
     if isinstance(error, TunnelError):
         return TUNNEL_FAILED, (f"the grader's tunnel to the data plane failed ({error}): fix what it names, "
                                "or pass --lab-mysql-url/--lab-redis-url")

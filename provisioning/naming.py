@@ -48,6 +48,7 @@ PUBLIC_ROUTE_TABLE = "database-lab-public-rt"
 EC2_SG = "database-lab-ec2-sg"
 RDS_SG = "database-lab-rds-sg"
 CACHE_SG = "database-lab-cache-sg"
+SECURITY_GROUPS = (EC2_SG, RDS_SG, CACHE_SG)
 MYSQL_PORT = 3306
 REDIS_PORT = 6379
 SSH_PORT = 22

@@ -37,6 +37,7 @@ from lookups.rds import instance as rds_instance
 
 from . import naming
 from .dataplane import REDIS_PRIMARY, REDIS_REPLICA, DataPlane, MysqlEndpoint, RedisEndpoint
+from .dataplane_errors import TunnelError  # noqa: F401  (raised here; callers import it from this module too)
 from .polling import DeadlineExceeded, wait_until
 from .passwords import Secret
 
@@ -48,10 +49,6 @@ SSM_PLUGIN = "session-manager-plugin"  # the AWS CLI hands the session's data st
 # Forward names: the keys DataPlane uses (RDS instance ids, Redis roles).
 MYSQL_TARGETS = (naming.DB_INSTANCE, naming.DB_REPLICA)
 REDIS_TARGETS = (REDIS_PRIMARY, REDIS_REPLICA)
-
-
-class TunnelError(RuntimeError):
-    """Why the data plane cannot be reached through the bastion; one line naming the fix."""
 
 
 @dataclass(frozen=True)

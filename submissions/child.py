@@ -10,7 +10,9 @@ is imported it
 - refuses, through an audit hook, every connection outside those loopback ports and every
   process the code would start, and records it as a violation;
 - watches os.environ: the student's code reading a credential variable (AWS_*, *SECRET*,
-  *TOKEN*, *PASSWORD*) is a violation, although there is nothing there to read.
+  *TOKEN*, *PASSWORD*) is a violation, although there is nothing there to read;
+- refuses what would change the servers for the submissions graded after it: DDL and account
+  statements, Redis server commands, DynamoDB operations other than item reads and writes.
 A violation fails the check that caused it. This is containment for honest mistakes and curious
 code (rlimits and the empty environment are set by the parent), not a security boundary against
 code written to escape it (ctypes, /proc): grade untrusted code on a machine that holds nothing else.
@@ -40,6 +42,21 @@ from submissions import wire  # noqa: E402
 CREDENTIAL_NAMES = re.compile(r"^AWS_|SECRET|TOKEN|PASSWORD|CREDENTIAL|ACCESS_KEY", re.IGNORECASE)
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 COMMAND_PAUSE = 0.001  # seconds before each Redis command (see bind_drivers)
+
+# What the student's code may not do to the servers it shares with the grader and the other
+# submissions (graded one after another in one lab): a DROP TABLE or a FLUSHALL would fail the
+# next student's checks. Rows, keys and items are the code's; the schema and the servers are not.
+SQL_HEAD = re.compile(r"^\s*(?:/\*.*?\*/\s*|--[^\n]*\n\s*|#[^\n]*\n\s*)*(\w+(?:\s+\w+)?)", re.DOTALL)
+SQL_REFUSED_WORDS = {"DROP", "TRUNCATE", "ALTER", "RENAME", "GRANT", "REVOKE", "KILL", "SHUTDOWN", "FLUSH", "RESET",
+                     "PURGE", "INSTALL", "UNINSTALL", "LOAD"}
+SQL_REFUSED_HEADS = {"CREATE USER", "CREATE DATABASE", "CREATE SCHEMA", "CREATE ROLE", "SET GLOBAL", "CHANGE MASTER",
+                     "STOP SLAVE", "START SLAVE", "STOP REPLICA", "START REPLICA", "SET PASSWORD", "DROP USER"}
+REDIS_REFUSED = {"FLUSHALL", "FLUSHDB", "CONFIG", "SHUTDOWN", "DEBUG", "SLAVEOF", "REPLICAOF", "ACL", "SWAPDB",
+                 "MIGRATE", "MODULE", "FAILOVER", "SCRIPT FLUSH", "SCRIPT KILL", "FUNCTION FLUSH", "FUNCTION DELETE",
+                 "FUNCTION RESTORE", "BGSAVE", "BGREWRITEAOF", "SAVE", "CLIENT KILL", "CLIENT PAUSE"}
+DYNAMODB_ALLOWED = {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchWriteItem",
+                    "BatchGetItem", "TransactWriteItems", "TransactGetItems", "DescribeTable", "ListTables",
+                    "DescribeTimeToLive"}
 CALL_THREADS = 64  # concurrent calls: the checks send up to 50 at once
 
 
@@ -162,6 +179,20 @@ def bind_drivers(bindings: dict, guard: Guard) -> None:
             original_init(self, **kwargs)
 
         pymysql.connections.Connection.__init__ = connection_init
+        original_query = pymysql.connections.Connection.query
+
+        def query(self, sql, unbuffered=False):
+            statement = sql.decode(errors="replace") if isinstance(sql, (bytes, bytearray)) else str(sql)
+            head = SQL_HEAD.match(statement)
+            words = head.group(1).upper().split() if head else []
+            if words and (words[0] in SQL_REFUSED_WORDS or " ".join(words) in SQL_REFUSED_HEADS):
+                what = " ".join(words)
+                guard.violation(f"ran {what} ...: a submission may read and write rows, not change the lab's "
+                                "schema, accounts or server")
+                raise PermissionError(f"dblab: {what} is refused: the submission shares the lab's database")
+            return original_query(self, sql, unbuffered)
+
+        pymysql.connections.Connection.query = query
     if redis_binding:
         import redis
 
@@ -177,7 +208,19 @@ def bind_drivers(bindings: dict, guard: Guard) -> None:
         redis.ConnectionPool.__init__ = pool_init
         original_execute = redis.Redis.execute_command
 
+        def refuse_server_commands(commands) -> None:
+            for command in commands:
+                words = [w.decode() if isinstance(w, bytes) else str(w) for w in command[:2]]
+                name = words[0].upper() if words else ""
+                full = " ".join(w.upper() for w in words)
+                if name in REDIS_REFUSED or full in REDIS_REFUSED:
+                    shown = full if full in REDIS_REFUSED else name
+                    guard.violation(f"sent {shown}: a submission may use its keys, not flush or reconfigure "
+                                    "the lab's Redis")
+                    raise PermissionError(f"dblab: {shown} is refused: the submission shares the lab's Redis")
+
         def execute_command(self, *args, **options):
+            refuse_server_commands([args])
             with guard.lock:
                 guard.activity += 1
             # Schedule noise: a real server under load leaves time between two commands of one
@@ -189,6 +232,13 @@ def bind_drivers(bindings: dict, guard: Guard) -> None:
             return original_execute(self, *args, **options)
 
         redis.Redis.execute_command = execute_command
+        original_pipeline_execute = redis.client.Pipeline.execute
+
+        def pipeline_execute(self, raise_on_error=True):
+            refuse_server_commands([args for args, _ in self.command_stack])
+            return original_pipeline_execute(self, raise_on_error)
+
+        redis.client.Pipeline.execute = pipeline_execute
     if dynamodb:
         import boto3.session
 
@@ -206,7 +256,12 @@ def bind_drivers(bindings: dict, guard: Guard) -> None:
                 return made
             return make
 
-        def _count_call(**_):
+        def _count_call(model=None, **_):
+            name = getattr(model, "name", "")
+            if name not in DYNAMODB_ALLOWED:
+                guard.violation(f"called DynamoDB {name}: a submission may read and write items, not create, "
+                                "change or delete tables")
+                raise PermissionError(f"dblab: DynamoDB {name} is refused: the submission shares the lab's table")
             with guard.lock:
                 guard.activity += 1
 

@@ -56,7 +56,7 @@ def test_roster_without_a_header_row_is_read_too():
 
 
 @pytest.mark.parametrize("rows, message", [
-    ("alice,p,us-east-1\nbob,p\n", "roster row 2: expected student,credentials,region[,bastion_key], got 2 column(s)"),
+    ("alice,p,us-east-1\nbob,p\n", "roster row 2: expected student,credentials,region[,bastion_key[,code]], got 2 column(s)"),
     ("alice,p,us-east-1\nalice,q,us-east-1\n", "roster row 2: student alice is already on row 1"),
     ("../etc,p,us-east-1\n", "roster row 1: student '../etc': use letters"),
     ("alice,arn:aws:iam::1234:role/x,us-east-1\n", "roster row 1: alice: 'arn:aws:iam::1234:role/x' is not a role ARN"),
@@ -76,7 +76,7 @@ def test_dblab_grade_with_a_malformed_roster_exits_2_with_one_line(tmp_path):
     roster.write_text("alice,alice-profile,us-east-1\nbob,bob-profile\n")
     result = _dblab_grade(roster, tmp_path / "reports", endpoint=None)
     assert result.returncode == 2
-    assert result.stderr.strip() == f"dblab grade: {roster} row 2: expected student,credentials,region[,bastion_key], got 2 column(s)"
+    assert result.stderr.strip() == f"dblab grade: {roster} row 2: expected student,credentials,region[,bastion_key[,code]], got 2 column(s)"
     assert not (tmp_path / "reports").exists()
 
 

@@ -10,6 +10,9 @@ checks it failed (reports/code/<name>.json):
 - code that imports something missing, loops, reads the AWS keys, connects outside loopback,
   runs main() on import, lacks a class, does not parse or exits: the checks that touch it fail
   with that reason, within the time limits; no process is left and no secret is written;
+- code that would break the shared lab for the next student (DROP TABLE, FLUSHALL, DeleteTable)
+  is refused and fails its own checks, and the submissions graded after it (`fixed`, `printed`:
+  names sort after `adv-`) are graded as if it had not run;
 - each seeded fault of the fault catalogue, saved as a student's file: exactly the checks of
   that fault.
 The module runs in `make code-faults` (marker `corpus`: about 3 minutes), which .ci/run runs too.
@@ -43,6 +46,9 @@ ADVERSARIAL_REASONS = {
     "missing-class": ("has no class RateLimiter", "RateLimiter"),
     "syntax-error": ("SyntaxError", "all"),
     "exits": ("SystemExit", "Leaderboard.get_top"),
+    "drops-the-table": ("ran DROP TABLE", "ProductRepository.delete"),
+    "flushes-redis": ("sent FLUSHALL", "Leaderboard"),
+    "deletes-the-table": ("called DynamoDB DeleteTable", "OrderRepository"),
 }
 CACHE_CHECKS = {
     "all": None,
@@ -54,6 +60,13 @@ CACHE_CHECKS = {
     "Leaderboard": {"test_leaderboard_lists_the_highest_score_first", "test_leaderboard_rank_counts_from_one_at_the_top",
                     "test_leaderboard_increment_adds_points_and_moves_the_player_up"},
     "Leaderboard.get_top": {"test_leaderboard_lists_the_highest_score_first"},
+    "ProductRepository.delete": {"test_delete_returns_1_then_0_for_a_missing_id"},
+    # Every 4.2 check removes its orders with delete_order afterwards.
+    "OrderRepository": {"test_query_by_customer_returns_every_order_in_date_order",
+                        "test_query_by_customer_from_a_start_date_skips_earlier_orders",
+                        "test_status_index_query_returns_a_new_pending_order_whole",
+                        "test_update_status_returns_all_new_attributes", "test_delete_order_returns_the_old_item",
+                        "test_batch_write_then_count_sees_every_order"},
 }
 
 

@@ -521,7 +521,13 @@ ADVERSARIAL: dict[str, str] = {
     "missing-class": "RateLimiter is called Limiter",
     "syntax-error": "a line of cache_app.py does not parse",
     "exits": "Leaderboard.get_top calls sys.exit(3)",
+    # Code that would break the lab for the submissions graded after it, if the sandbox let it.
+    "drops-the-table": "ProductRepository.delete drops the products table",
+    "flushes-redis": "Leaderboard.add_score flushes every Redis database first",
+    "deletes-the-table": "OrderRepository.delete_order deletes the orders table",
 }
+# The kinds that change another file than cache_app.py.
+ADVERSARIAL_FILES = {"drops-the-table": APP, "deletes-the-table": ORDERS}
 
 # The edits adversarial() makes to fixed(), by kind.
 ADVERSARIAL_EDITS: dict[str, tuple[Edit, ...]] = {
@@ -570,11 +576,31 @@ ADVERSARIAL_EDITS: dict[str, tuple[Edit, ...]] = {
         "        import sys\n"
         "        sys.exit(3)\n",
         "SystemExit(3) in the middle of a check"),),
+    "drops-the-table": (Edit(
+        APP,
+        '        """Delete a product"""\n',
+        '        """Delete a product"""\n'
+        "        with self.connection.cursor() as cursor:\n"
+        '            cursor.execute("DROP TABLE products")\n',
+        "the lab's table gone for everyone graded after this submission"),),
+    "flushes-redis": (Edit(
+        CACHE,
+        '        """Add or update player score"""\n',
+        '        """Add or update player score"""\n'
+        "        cache.flushall()\n",
+        "every key of every submission gone"),),
+    "deletes-the-table": (Edit(
+        ORDERS,
+        '        """Delete an order"""\n',
+        '        """Delete an order"""\n'
+        "        table.delete()\n",
+        "the orders table gone for everyone graded after this submission"),),
 }
 
 
 def adversarial(dest: Path, kind: str) -> Path:
-    """fixed() with cache_app.py altered to misbehave as ADVERSARIAL[kind] says."""
+    """fixed() with one file (cache_app.py, or ADVERSARIAL_FILES[kind]) altered to misbehave as
+    ADVERSARIAL[kind] says."""
     if kind not in ADVERSARIAL_EDITS:
         raise KeyError(f"no adversarial submission {kind!r}; there are {sorted(ADVERSARIAL)}")
     fixed(dest)
