@@ -139,6 +139,25 @@ CHECK_SCRATCH = SCRATCH_PREFIX + "check-"  # writes_data checks
 BENCH_SCRATCH = SCRATCH_PREFIX + "bench-"  # Lab 6 benchmarks
 
 
+# Submitted code (issue 13): each submission graded in the local lab has a database, a Redis
+# database and an orders table of its own, by its place in the class (0, 1, ...). Redis database 0
+# is the lab's; the local Redis has SUBMISSION_REDIS_DATABASES.
+CODE_SCRATCH = SCRATCH_PREFIX + "code-"
+SUBMISSION_REDIS_DATABASES = 1024
+
+
+def submission_database(index: int) -> str:
+    return f"{DB_NAME}_code_{index}"
+
+
+def submission_redis_db(index: int) -> int:
+    return 1 + index % (SUBMISSION_REDIS_DATABASES - 1)
+
+
+def submission_orders_table(index: int) -> str:
+    return f"{CODE_SCRATCH}{index}-orders"
+
+
 def scratch_name(kind: str, prefix: str = CHECK_SCRATCH) -> str:
     """A unique name for scratch data of one kind: dblab-check-<kind>-<12 hex>."""
     import uuid

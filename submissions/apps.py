@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from provisioning.naming import APP_FILES
 
@@ -110,12 +111,16 @@ class SubmittedOrderRepository:
 
 
 class SubmittedOrderApp:
-    def __init__(self, sandbox: Sandbox):
+    def __init__(self, sandbox: Sandbox, own_table: Callable[[], object] | None = None):
         self.sandbox = sandbox
+        self.own_table = own_table  # the submission's own orders table, when it has one
 
     def OrderRepository(self, table):  # noqa: N802
         from provisioning.apps.orders import OrderRepository
 
+        # The check names the lab's table; the submission's code works on its own (the sandbox
+        # maps the lab's table name onto it), and so do the check's own reads and clean-up.
+        table = self.own_table() if self.own_table else table
         return SubmittedOrderRepository(self.sandbox, table, OrderRepository(table))
 
 
@@ -126,12 +131,13 @@ class Submission:
     directory: Path
     bindings: Bindings
     workdir: Path
+    orders_table: Callable[[], object] | None = None  # the submission's own orders table (a boto3 Table)
 
     def __post_init__(self):
         self.sandboxes = {name: Sandbox(self.directory / name, self.bindings, self.workdir / Path(name).stem)
                           for name in CLASSES}
         self.products = SubmittedProductApp(self.sandboxes["app.py"])
-        self.orders = SubmittedOrderApp(self.sandboxes["dynamodb_app.py"])
+        self.orders = SubmittedOrderApp(self.sandboxes["dynamodb_app.py"], self.orders_table)
         self.cache = SubmittedCacheApp(self.sandboxes["cache_app.py"])
 
     def close(self) -> None:

@@ -50,6 +50,8 @@ _ROLE_ARGS = {
 # No SUPER, no READ_ONLY ADMIN, no ALL ON *.*: read_only must apply to it.
 _ADMIN_GRANTS = [
     f"GRANT ALL PRIVILEGES ON `{naming.DB_NAME}`.* TO %s@'%%'",
+    # The databases of submissions graded as code (naming.submission_database): labdb_code_0, ...
+    f"GRANT ALL PRIVILEGES ON `{naming.DB_NAME}\\_code\\_%%`.* TO %s@'%%'",
     "GRANT PROCESS, BINLOG MONITOR, SLAVE MONITOR ON *.* TO %s@'%%'",  # BINLOG MONITOR = REPLICATION CLIENT
 ]
 _SOCKET_MAX = 107  # sun_path is 108 bytes including the terminating NUL

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import naming
 from ..dataplane import RedisEndpoint
 from .processes import PortBusy, ProcessGroup, ServerProcess, free_port, stop_all
 from . import binaries
@@ -23,7 +24,9 @@ PORT_ATTEMPTS = 3  # a port picked by free_port() can be taken before the server
 # Keep the full command line visible (redis otherwise retitles itself "redis-server
 # 127.0.0.1:PORT"), so `pgrep -f <workdir>` finds a run's servers.
 _COMMON = ["--bind", HOST, "--save", "", "--appendonly", "no", "--repl-diskless-sync", "no",
-           "--daemonize", "no", "--logfile", "", "--set-proc-title", "no"]
+           "--daemonize", "no", "--logfile", "", "--set-proc-title", "no",
+           # a database of its own for each submission graded as code (naming.submission_redis_db)
+           "--databases", str(naming.SUBMISSION_REDIS_DATABASES)]
 
 
 @dataclass
