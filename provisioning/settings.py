@@ -66,6 +66,8 @@ OPTIONS = (
            shown_default="AWS_ENDPOINT_URL or LOCALSTACK_HOST; else an embedded moto locally, real AWS otherwise"),
     Option("profile", "AWS profile of the account", shown_default="boto3's standard credential chain"),
     Option("provision", "with -m aws: create the whole lab in the account, check it, delete it", False, flag=True),
+    Option("account", "with -m aws --lab-provision: the AWS account (12 digits) provisioning may write to; it must be "
+           "the account the credentials are in", None, "LAB_ACCOUNT"),
     Option("mysql-url", "use this running MySQL as the RDS primary instead of starting MariaDB "
            "(mysql://USER:PASSWORD@HOST:PORT/labdb)", None, "LAB_MYSQL_URL"),
     Option("mysql-replica-url", "the read replica that goes with --lab-mysql-url", None, "LAB_MYSQL_REPLICA_URL"),
@@ -119,6 +121,7 @@ class LabConfig:
     reports_dir: Path
     grader_cidr: str | None = None  # ignored by 1.2's checks: the grader's tunnel, not the student's rule
     student_code: Path | None = None  # a submission's directory: the app checks run its classes
+    account: str | None = None  # -m aws --lab-provision: the account provisioning may write to
 
     @property
     def local(self) -> bool:
@@ -362,7 +365,15 @@ def resolve(raw: Raw, *, markexpr_target: str | None, environ: Mapping[str, str]
         reports_dir=resolve_reports_dir(raw, invocation_dir=invocation_dir, rootdir=rootdir),
         grader_cidr=resolve_grader_cidr(raw),
         student_code=resolve_student_code(raw, target=target, invocation_dir=invocation_dir),
+        account=resolve_account(raw),
     )
+
+
+def resolve_account(raw: Raw) -> str | None:
+    value = str(raw["account"]).strip() if raw["account"] else None
+    if value is not None and not re.fullmatch(r"\d{12}", value):
+        raise SettingsError(f"{raw.flag('account')} takes an AWS account id (12 digits), not {value!r}")
+    return value
 
 
 def resolve_student_code(raw: Raw, *, target: str, invocation_dir: Path) -> Path | None:
