@@ -29,8 +29,8 @@ from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 
 from provisioning import naming
 from provisioning.errors import (
-    DENIED, NO_CREDENTIALS_ERRORS, REJECTED, THROTTLED_CODES, UNREACHABLE_ERRORS, access_problem, error_code,
-    error_message,
+    DENIED, NO_CREDENTIALS_ERRORS, NO_CREDENTIALS_FIX, REJECTED, REJECTED_FIX, THROTTLED_CODES, THROTTLED_FIX,
+    UNREACHABLE_ERRORS, UNREACHABLE_FIX, access_problem, error_code, error_message,
 )
 
 POLICY_FILE = Path(__file__).with_name("iam-policy.json")
@@ -39,13 +39,7 @@ SUMMARY_SID = "GradeAccountSummary"  # the plugin's account id and resource cens
 ALWAYS_ALLOWED = frozenset({"sts:GetCallerIdentity"})
 
 
-# What to do when the credentials do not work, by what went wrong.
-REJECTED_FIX = "renew the grader's credentials (aws sso login, or assume the role again) and grade again"
-NO_CREDENTIALS_FIX = ("give the grader AWS credentials: AWS_PROFILE=NAME (or --lab-profile NAME), or "
-                      "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; AWS_ENDPOINT_URL=URL grades an emulator")
 PROFILE_FIX = "name a profile of your AWS config (aws configure list-profiles)"
-UNREACHABLE_FIX = "check the grader's network, or AWS_ENDPOINT_URL for an emulator"
-THROTTLED_FIX = "AWS throttled the grader: grade again later (dblab grade: fewer --jobs)"
 
 
 class CredentialsRejected(RuntimeError):

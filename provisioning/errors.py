@@ -49,6 +49,14 @@ NO_CREDENTIALS_ERRORS = (NoCredentialsError, PartialCredentialsError)
 UNREACHABLE_ERRORS = (*NO_CREDENTIALS_ERRORS, EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError,
                       ConnectionClosedError)
 
+# What the grader should do about each, in the one line that names the problem (grading/preflight.py
+# stops a run with these too).
+REJECTED_FIX = "renew the grader's credentials (aws sso login, or assume the role again) and grade again"
+NO_CREDENTIALS_FIX = ("give the grader AWS credentials: AWS_PROFILE=NAME (or --lab-profile NAME), or "
+                      "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; AWS_ENDPOINT_URL=URL grades an emulator")
+UNREACHABLE_FIX = "check the grader's network, or AWS_ENDPOINT_URL for an emulator"
+THROTTLED_FIX = "AWS throttled the grader beyond botocore's retries: grade again later (dblab grade: fewer --jobs)"
+
 # What a caller_problem is: the ones above, a write the read-only clients refused to send, and
 # the data plane's (provisioning/dataplane_errors.py: a refused login, a connection, a tunnel).
 DENIED, REJECTED, THROTTLED = "denied", "rejected", "throttled"
@@ -95,14 +103,13 @@ def _aws_problem(error: BaseException) -> CallerProblem | None:
             return CallerProblem(kind, error, f"{code} on {operation}: AWS rejected the grader's credentials "
                                               "(expired or unknown): renew them and grade again")
         if code in THROTTLED_CODES:
-            return CallerProblem(THROTTLED, error, f"{code} on {operation}: AWS throttled the grader beyond "
-                                                   "botocore's retries: grade again later (dblab grade: fewer --jobs)")
+            return CallerProblem(THROTTLED, error, f"{code} on {operation}: {THROTTLED_FIX}")
     if isinstance(error, NO_CREDENTIALS_ERRORS):
         return CallerProblem(UNREACHABLE, error, f"the grader could not reach AWS ({type(error).__name__}: {error}): "
-                                                 "give it credentials (AWS_PROFILE or --lab-profile)")
+                                                 f"{NO_CREDENTIALS_FIX}")
     if isinstance(error, UNREACHABLE_ERRORS):
         return CallerProblem(UNREACHABLE, error, f"the grader could not reach AWS ({type(error).__name__}: {error}): "
-                                                 "check its network, or AWS_ENDPOINT_URL for an emulator")
+                                                 f"{UNREACHABLE_FIX}")
     return None
 
 

@@ -378,8 +378,13 @@ class Worker:
         # Threads started up front: concurrent requests start within microseconds of each other,
         # as they would on a server, instead of one thread start apart.
         calls: queue.Queue = queue.Queue()
+
+        def answer_calls() -> None:
+            while True:
+                self.answer(calls.get())
+
         for _ in range(CALL_THREADS):
-            threading.Thread(target=lambda: [self.answer(calls.get()) for _ in iter(int, 1)], daemon=True).start()
+            threading.Thread(target=answer_calls, daemon=True).start()
         for line in self.requests:
             request = wire.loads(line)
             if request["op"] == "load":

@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from provisioning.local.processes import popen_dying_with_this_process
+
 from . import wire
 from .errata import erratum_hint
 
@@ -84,19 +86,7 @@ class Bindings:
         return {name: binding for name, binding in self.as_dict().items() if self.DRIVERS[name] in source}
 
 
-PR_SET_PDEATHSIG = 1
-
-
 def _limits() -> None:  # in the child, before it runs Python
-    os.setsid()
-    # Linux: the child is killed when the grader dies, even by SIGKILL, whatever the student's code
-    # is doing (a pipe closing ends it only while it listens).
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass
     for limit, value in ((resource.RLIMIT_AS, MEMORY_LIMIT), (resource.RLIMIT_CPU, CPU_LIMIT),
                          (resource.RLIMIT_FSIZE, FILE_SIZE_LIMIT), (resource.RLIMIT_NOFILE, OPEN_FILES_LIMIT),
                          (resource.RLIMIT_CORE, 0)):
@@ -149,11 +139,14 @@ class Sandbox:
         request_read, request_write = os.pipe()
         response_read, response_write = os.pipe()
         try:
-            self._process = subprocess.Popen(
-                [sys.executable, "-I", "-u", "-B", str(CHILD), str(request_read), str(response_write)],
-                cwd=self.workdir, env=child_environment(self.workdir), pass_fds=(request_read, response_write),
-                stdin=subprocess.DEVNULL, stdout=open(self.workdir / "output.txt", "wb"),
-                stderr=subprocess.STDOUT, preexec_fn=_limits)
+            # Killed with the grader, even by SIGKILL, whatever the student's code is doing (a pipe
+            # closing ends it only while it listens); in a session of its own.
+            with open(self.workdir / "output.txt", "wb") as output:
+                self._process = popen_dying_with_this_process(
+                    [sys.executable, "-I", "-u", "-B", str(CHILD), str(request_read), str(response_write)],
+                    setup=_limits, cwd=self.workdir, env=child_environment(self.workdir),
+                    pass_fds=(request_read, response_write), stdin=subprocess.DEVNULL, stdout=output,
+                    stderr=subprocess.STDOUT)
         except OSError as exc:
             raise SandboxError(f"cannot start a process for {self.file}: {exc}") from None
         finally:

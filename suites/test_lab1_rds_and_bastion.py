@@ -14,7 +14,7 @@ from contextlib import closing
 import pymysql
 import pytest
 
-from fixtures.checks import assert_serves as assert_serves_as, require
+from fixtures.checks import assert_instance_serves, require
 from lookups import bastion, rds
 from lookups.network import LabNetwork
 from provisioning import naming
@@ -56,14 +56,9 @@ def test_db_subnet_group_spans_two_availability_zones(lab):
 
 # --- 1.4 the primary instance --------------------------------------------------------------------
 
-def assert_serves(db) -> None:
-    assert_serves_as(db, "DBInstanceStatus", rds.serves, "lookups/rds.py lists the statuses of RDS's documentation",
-                     "a routine status such as backing-up or modifying")
-
-
 @pytest.mark.step("1.4")
 def test_primary_is_available(lab):
-    assert_serves(rds.primary(lab.client("rds")))
+    assert_instance_serves(rds.primary(lab.client("rds")))
 
 
 @pytest.mark.step("1.4")

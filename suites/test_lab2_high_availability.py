@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.checks import require
+from fixtures.checks import assert_instance_serves, require
 from lookups import rds
 from provisioning import naming
-from suites.test_lab1_rds_and_bastion import assert_serves
 
 
 # --- 2.1 Multi-AZ --------------------------------------------------------------------------------
@@ -41,7 +40,7 @@ def test_standby_is_in_another_availability_zone(lab):
 
 @pytest.mark.step("2.2")
 def test_replica_is_available(lab):
-    assert_serves(rds.replica(lab.client("rds")))
+    assert_instance_serves(rds.replica(lab.client("rds")))
 
 
 @pytest.mark.step("2.2")

@@ -121,6 +121,19 @@ class _Spawner:
 _spawner = _Spawner()
 
 
+def popen_dying_with_this_process(argv: list[str], *, setup: Callable[[], None] | None = None,
+                                  **popen_kwargs) -> subprocess.Popen:
+    """subprocess.Popen, forked by the spawner thread so that the child is killed with this
+    process (even by SIGKILL), in a session of its own; `setup` runs in the child before exec
+    (resource limits, say)."""
+    def preexec() -> None:
+        _die_with_parent()
+        if setup is not None:
+            setup()
+
+    return _spawner.call(lambda: subprocess.Popen(argv, preexec_fn=preexec, start_new_session=True, **popen_kwargs))
+
+
 # -- a group that can be cancelled as a whole --------------------------------------------
 
 class ProcessGroup:
