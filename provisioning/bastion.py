@@ -17,7 +17,7 @@ from lookups.bastion import bastion, bastions, key_pair
 from . import naming
 from .context import ProvisionContext
 from .network import require_vpc, required
-from .polling import wait_until
+from .polling import Progress, wait_until
 
 KEY_FILE = "database-lab-key.pem"
 # Lab 1.5's --user-data: the tools the later labs run on the bastion.
@@ -65,10 +65,12 @@ def ensure_key_pair(ctx: ProvisionContext) -> str:
 
 
 def _wait_running(ctx: ProvisionContext, ec2, instance_id: str) -> dict:
+    progress = Progress(ctx.log, f"EC2 instance {instance_id}")
+
     def probe():
         reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
         instance = reservations[0]["Instances"][0]
-        return instance if instance["State"]["Name"] == "running" else None
+        return instance if progress(instance["State"]["Name"]) == "running" else None
     return wait_until(probe, timeout=ctx.timeout, what=f"EC2 instance {instance_id} running").value
 
 
@@ -115,9 +117,12 @@ def delete_bastion(ctx: ProvisionContext) -> None:
         ec2.terminate_instances(InstanceIds=ids)
         ctx.log(f"EC2 instance {naming.BASTION}: terminating {', '.join(ids)}")
 
+        progress = Progress(ctx.log, f"EC2 instance(s) {', '.join(ids)}")
+
         def all_terminated():
             reservations = ec2.describe_instances(InstanceIds=ids)["Reservations"]
-            return all(i["State"]["Name"] == "terminated" for r in reservations for i in r["Instances"])
+            states = sorted({i["State"]["Name"] for r in reservations for i in r["Instances"]})
+            return progress(", ".join(states)) == "terminated"
         # The subnets and the EC2 group cannot be deleted while the instance still holds them.
         wait_until(all_terminated, timeout=ctx.timeout, what=f"EC2 instance(s) {', '.join(ids)} terminated")
         ctx.log(f"EC2 instance {naming.BASTION}: terminated")

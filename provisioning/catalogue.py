@@ -42,6 +42,7 @@ class LabStep:
     run: tuple[str, ...] = ()  # "module:function" in provisioning/
     undoes: tuple[str, ...] = ()
     suite: str | None = None  # module name under suites/
+    after: tuple[str, ...] = ()  # waited for, not needed: an ordering AWS imposes (catalogue.toml)
 
     @property
     def sort_key(self) -> tuple[int, ...]:
@@ -84,7 +85,7 @@ def _entry(path: Path, step_id: str, entry: dict) -> LabStep:
     if "title" not in entry:
         raise CatalogueError(f"{path.name}: step {step_id} has no title")
     return LabStep(step_id, entry["title"], tuple(entry.get("requires", ())), phase, tuple(entry.get("run", ())),
-                   tuple(entry.get("undoes", ())), entry.get("suite"))
+                   tuple(entry.get("undoes", ())), entry.get("suite"), tuple(entry.get("after", ())))
 
 
 @lru_cache(maxsize=None)
@@ -95,13 +96,13 @@ def _load(path: Path) -> tuple[dict[str, LabStep], dict[str, str]]:
         raise CatalogueError(f"step catalogue {path}: {exc}") from None
     steps = {step_id: _entry(path, step_id, entry) for step_id, entry in data.get("steps", {}).items()}
     for step in steps.values():
-        unknown = (set(step.requires) | set(step.undoes)) - steps.keys()
+        unknown = (set(step.requires) | set(step.undoes) | set(step.after)) - steps.keys()
         if unknown:
             raise CatalogueError(f"{path.name}: {step.label} names unknown step(s) {', '.join(sorted(unknown))}")
         if step.phase == CLEANUP and step.run and not step.undoes:
             raise CatalogueError(f"{path.name}: {step.label} deletes something: say which steps it `undoes`")
     ordered = dict(sorted(steps.items(), key=lambda item: item[1].sort_key))
-    _topological(list(ordered.values()), lambda s: s.requires)  # raises on a cycle
+    _topological(list(ordered.values()), lambda s: s.requires + s.after)  # raises on a cycle
     return ordered, dict(data.get("labs", {}))
 
 
@@ -163,20 +164,39 @@ def _topological(steps: list[LabStep], before: Callable[[LabStep], tuple[str, ..
 def provisioning_order(steps: dict[str, LabStep] | None = None) -> list[LabStep]:
     """The steps that create something, each after its prerequisites."""
     steps = steps or load_steps()
-    return _topological([s for s in steps.values() if s.phase == PROVISION and s.run], lambda s: s.requires)
+    return _topological([s for s in steps.values() if s.phase == PROVISION and s.run], lambda s: s.requires + s.after)
 
 
-def teardown_order(steps: dict[str, LabStep] | None = None) -> list[LabStep]:
-    """The cleanup steps that delete something, reversed along `requires`: a cleanup step runs
-    before another when what it deletes depends on what the other deletes (the replication
-    group before the VPC it lives in)."""
+def teardown_dependencies(steps: dict[str, LabStep] | None = None) -> dict[str, tuple[str, ...]]:
+    """For each cleanup step that deletes something, the cleanup steps that must finish first:
+    `other` goes before `step` when something `other` deletes needs what `step` deletes (the
+    replication group before the VPC it lives in)."""
     steps = steps or load_steps()
     cleanup = [s for s in steps.values() if s.phase == CLEANUP and s.run]
     deletes = {s.id: set(s.undoes) for s in cleanup}
     needs = {s.id: {p for u in s.undoes for p in prerequisites(u, steps)} for s in cleanup}
+    return {step.id: tuple(o.id for o in cleanup if o.id != step.id and needs[o.id] & deletes[step.id])
+            for step in cleanup}
 
-    def must_go_first(step: LabStep) -> tuple[str, ...]:
-        # `other` goes before `step` when something `other` deletes needs what `step` deletes.
-        return tuple(o.id for o in cleanup if o.id != step.id and needs[o.id] & deletes[step.id])
 
-    return _topological(cleanup, must_go_first)
+def teardown_order(steps: dict[str, LabStep] | None = None) -> list[LabStep]:
+    """The cleanup steps that delete something, each after the ones teardown_dependencies names."""
+    steps = steps or load_steps()
+    first = teardown_dependencies(steps)
+    return _topological([steps[step_id] for step_id in first], lambda step: first[step.id])
+
+
+def provisioning_dependencies(steps: dict[str, LabStep] | None = None) -> dict[str, tuple[str, ...]]:
+    """For each step that creates something, the creating steps it waits for: its `requires` and
+    `after`, where a step with nothing to run (3.1, code only) stands for its own prerequisites."""
+    steps = steps or load_steps()
+    creating = {s.id for s in provisioning_order(steps)}
+
+    def nearest(step_id: str) -> set[str]:
+        if step_id in creating:
+            return {step_id}
+        return {found for other in steps[step_id].requires for found in nearest(other)}
+
+    return {step_id: tuple(sorted({found for other in steps[step_id].requires + steps[step_id].after
+                                   for found in nearest(other)}, key=step_sort_key))
+            for step_id in creating}

@@ -16,7 +16,7 @@ from . import naming
 from .apps.orders import LAB_CUSTOMERS, LAB_ORDERS, PENDING, SHIPPED, OrderRepository, products, run_lab_app
 from .context import ProvisionContext
 from .errors import error_code
-from .polling import wait_until
+from .polling import Progress, wait_until
 
 TABLE = naming.ORDERS_TABLE
 STREAM_VIEW_TYPE = "NEW_AND_OLD_IMAGES"
@@ -54,9 +54,9 @@ def table_spec(run_id: str) -> dict:
     )
 
 
-def _active(client) -> dict | None:
+def _active(client, progress=lambda state: state) -> dict | None:
     table = describe_table(client)
-    if table is None or table["TableStatus"] != "ACTIVE":
+    if table is None or progress(table["TableStatus"]) != "ACTIVE":
         return None
     # An index added later backfills while the table is already ACTIVE.
     if any(index.get("IndexStatus", "ACTIVE") != "ACTIVE" for index in table.get("GlobalSecondaryIndexes", ())):
@@ -64,8 +64,9 @@ def _active(client) -> dict | None:
     return table
 
 
-def wait_table_active(client, timeout: float) -> dict:
-    return wait_until(lambda: _active(client), timeout=timeout, what=f"DynamoDB table {TABLE} ACTIVE").value
+def wait_table_active(client, timeout: float, log=None) -> dict:
+    progress = Progress(log, f"DynamoDB table {TABLE}")
+    return wait_until(lambda: _active(client, progress), timeout=timeout, what=f"DynamoDB table {TABLE} ACTIVE").value
 
 
 def _differences(existing: dict, spec: dict) -> list[str]:
@@ -99,7 +100,7 @@ def create_orders_table(ctx: ProvisionContext) -> dict:
         ctx.log(f"DynamoDB table {TABLE}: exists ({existing['TableStatus']}), adopted")
         for difference in _differences(existing, table_spec(ctx.run_id)):
             ctx.log(f"DynamoDB table {TABLE}: {difference} (adopted as is; the 4.1 checks will say so)")
-    return wait_table_active(client, ctx.timeout)
+    return wait_table_active(client, ctx.timeout, ctx.log)
 
 
 # --- 4.2 -------------------------------------------------------------------------------------
@@ -146,7 +147,7 @@ def _set_stream(client, enabled: bool) -> None:
 def enable_stream(ctx: ProvisionContext) -> str:
     """Lab 4.3, then the app's changes again so the stream holds an INSERT, a MODIFY and a REMOVE."""
     client = ctx.clients("dynamodb")
-    table = wait_table_active(client, ctx.timeout)
+    table = wait_table_active(client, ctx.timeout, ctx.log)
     spec = table.get("StreamSpecification") or {}
     if spec.get("StreamEnabled") and spec.get("StreamViewType") == STREAM_VIEW_TYPE:
         ctx.log(f"{TABLE}: stream already on with {STREAM_VIEW_TYPE}, adopted")
@@ -160,10 +161,10 @@ def enable_stream(ctx: ProvisionContext) -> str:
             # AWS refuses to change the view type of an enabled stream: switch it off first.
             ctx.log(f"{TABLE}: stream has view type {spec.get('StreamViewType')}, replacing it")
             _set_stream(client, enabled=False)
-            wait_table_active(client, ctx.timeout)
+            wait_table_active(client, ctx.timeout, ctx.log)
         _set_stream(client, enabled=True)
         ctx.log(f"{TABLE}: stream enabled with {STREAM_VIEW_TYPE}")
-        table = wait_table_active(client, ctx.timeout)
+        table = wait_table_active(client, ctx.timeout, ctx.log)
     arn = table["LatestStreamArn"]
     streams = ctx.clients("dynamodbstreams")
     # Writes made while the stream is still ENABLING may not be captured.

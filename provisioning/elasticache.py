@@ -19,7 +19,7 @@ from .apps.cache import LEADERBOARD_KEY, lab_final_standings, run_lab_app
 from .context import ProvisionContext
 from .dataplane import REDIS_PRIMARY
 from .errors import error_code
-from .polling import wait_until
+from .polling import Progress, wait_until
 
 SUBNET_GROUP = naming.CACHE_SUBNET_GROUP
 GROUP = naming.REPLICATION_GROUP
@@ -78,21 +78,22 @@ def replication_group_request(ctx: ProvisionContext, security_group_id: str) -> 
     )
 
 
-def _settled(elasticache) -> dict | None:
+def _settled(elasticache, progress=lambda state: state) -> dict | None:
     group = describe_replication_group(elasticache)
     if group is None:
         raise LookupError(f"replication group {GROUP} does not exist")
-    return None if group["Status"] in TRANSITIONAL else group
+    return None if progress(group["Status"]) in TRANSITIONAL else group
 
 
-def wait_settled(elasticache, timeout: float) -> dict:
-    return wait_until(lambda: _settled(elasticache), timeout=timeout,
+def wait_settled(elasticache, timeout: float, log=None) -> dict:
+    progress = Progress(log, f"replication group {GROUP}")
+    return wait_until(lambda: _settled(elasticache, progress), timeout=timeout,
                       what=f"replication group {GROUP} leaving creating/modifying").value
 
 
-def wait_available(elasticache, timeout: float) -> dict:
+def wait_available(elasticache, timeout: float, log=None) -> dict:
     # Not the boto3 waiter: its fixed 15 s delay and 40 attempts ignore the run's deadline.
-    group = wait_settled(elasticache, timeout)
+    group = wait_settled(elasticache, timeout, log)
     if group["Status"] != "available":
         raise RuntimeError(f"replication group {GROUP} is {group['Status']}, not available")
     return group
@@ -134,7 +135,7 @@ def create_replication_group(ctx: ProvisionContext) -> dict:
         differences = _differences(existing)
         ctx.log(f"replication group {GROUP}: adopted"
                 + (f", but it differs from the lab: {', '.join(differences)}" if differences else ""))
-    group = wait_available(elasticache, ctx.timeout)
+    group = wait_available(elasticache, ctx.timeout, ctx.log)
     endpoint = (group.get("NodeGroups") or [{}])[0].get("PrimaryEndpoint", {}).get("Address")
     ctx.log(f"replication group {GROUP}: available, primary endpoint {endpoint}")
     return group
@@ -175,7 +176,7 @@ def _delete_replication_group(ctx: ProvisionContext, elasticache) -> None:
         ctx.log(f"replication group {GROUP}: already gone")
         return
     if group["Status"] in TRANSITIONAL:  # AWS refuses to delete a group that is still creating
-        group = wait_settled(elasticache, ctx.timeout)
+        group = wait_settled(elasticache, ctx.timeout, ctx.log)
     if group["Status"] != "deleting":
         try:
             # No final snapshot: the API takes none unless FinalSnapshotIdentifier is given
@@ -206,6 +207,11 @@ def _delete_subnet_group(ctx: ProvisionContext, elasticache) -> None:
         if error_code(error) == "CacheSubnetGroupNotFoundFault":
             ctx.log(f"cache subnet group {SUBNET_GROUP}: already gone")
             return
+        if ctx.emulated and error_code(error) == "CacheSubnetGroupInUse" and _still_deleting(elasticache):
+            # AWS frees the subnet group once the group is gone; moto never gets there.
+            ctx.log(f"cache subnet group {SUBNET_GROUP}: left in place, in use by {GROUP}, which the emulator "
+                    "never finishes deleting")
+            return
         if not (ctx.emulated and error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 500):
             raise
         ctx.log(f"cache subnet group {SUBNET_GROUP}: left in place, the emulator does not implement its deletion")
@@ -217,6 +223,11 @@ def _delete_subnet_group(ctx: ProvisionContext, elasticache) -> None:
         ctx.log(f"cache subnet group {SUBNET_GROUP}: left in place, the emulator does not implement its deletion")
         return
     ctx.log(f"cache subnet group {SUBNET_GROUP}: deleted")
+
+
+def _still_deleting(elasticache) -> bool:
+    group = describe_replication_group(elasticache)
+    return group is not None and group["Status"] == "deleting"
 
 
 def delete_cache(ctx: ProvisionContext) -> None:

@@ -1,30 +1,18 @@
 """Run the lab's creating steps, and its cleanup, in the order the step catalogue implies.
 
-catalogue.toml names each step's provisioning functions; this module only orders them (each
-after its prerequisites; cleanup reversed along them), times them and records failures, so one
-failed step blocks its dependents and not the whole lab.
+catalogue.toml names each step's provisioning functions; this module gathers them and hands
+them to the plan (provisioning/plan.py), which orders them (each after its prerequisites; cleanup
+reversed along them), times them and records failures, so one failed step blocks its dependents
+and not the whole lab.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
-
-from .catalogue import LabStep, load_steps, prerequisites, provisioning_order, teardown_order
+from .catalogue import LabStep, provisioning_order, teardown_order
 from .context import ProvisionContext, Step
+from .plan import TaskResult, provisioning_plan, run_plan, teardown_plan
 
-
-@dataclass(frozen=True)
-class StepResult:
-    step: str
-    title: str
-    seconds: float
-    error: str | None = None  # "ExceptionType: message"
-    skipped: str | None = None  # why it did not run
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and self.skipped is None
+StepResult = TaskResult  # one step's outcome, with when it started and ended
 
 
 def _runnable(steps: list[LabStep]) -> list[Step]:
@@ -40,40 +28,22 @@ def teardown_steps() -> list[Step]:
     return _runnable(teardown_order())
 
 
-def _run(step: Step, ctx: ProvisionContext) -> StepResult:
-    start = time.monotonic()
-    try:
-        step.run(ctx)
-    except Exception as exc:  # recorded; KeyboardInterrupt and SystemExit propagate
-        ctx.log(f"step {step.step} {step.title}: FAILED: {type(exc).__name__}: {exc}")
-        return StepResult(step.step, step.title, time.monotonic() - start, error=f"{type(exc).__name__}: {exc}")
-    seconds = time.monotonic() - start
-    ctx.log(f"step {step.step} {step.title}: done in {seconds:.2f}s")
-    return StepResult(step.step, step.title, seconds)
+def provision(ctx: ProvisionContext, steps: list[Step] | None = None, *, workers: int | None = 1,
+              on_result=None) -> list[StepResult]:
+    """Create the lab. Never raises for a failed step: its dependents are skipped instead.
+
+    workers=1 (the default) runs one step at a time in the lab's order; None runs every step
+    whose prerequisites are done at once (provisioning/plan.py), as a run on AWS does.
+    """
+    plan = provisioning_plan(steps if steps is not None else provisioning_steps())
+    return run_plan(plan, ctx, workers=workers, on_result=on_result)
 
 
-def provision(ctx: ProvisionContext, steps: list[Step] | None = None) -> list[StepResult]:
-    """Create the lab. Never raises for a failed step: its dependents are skipped instead."""
-    catalogue = load_steps()
-    failed: set[str] = set()
-    results = []
-    for step in steps if steps is not None else provisioning_steps():
-        blocking = [p for p in prerequisites(step.step, catalogue) if p in failed]
-        if blocking:
-            ctx.log(f"step {step.step} {step.title}: skipped, step {blocking[0]} failed")
-            results.append(StepResult(step.step, step.title, 0.0, skipped=f"step {blocking[0]} failed"))
-            failed.add(step.step)
-            continue
-        result = _run(step, ctx)
-        if not result.ok:
-            failed.add(step.step)
-        results.append(result)
-    return results
-
-
-def teardown(ctx: ProvisionContext, steps: list[Step] | None = None) -> list[StepResult]:
+def teardown(ctx: ProvisionContext, steps: list[Step] | None = None, *, workers: int | None = 1,
+             on_result=None) -> list[StepResult]:
     """Delete the lab. Every step runs even when an earlier one failed: leave as little as possible."""
-    return [_run(step, ctx) for step in (steps if steps is not None else teardown_steps())]
+    plan = teardown_plan(steps if steps is not None else teardown_steps())
+    return run_plan(plan, ctx, workers=workers, on_result=on_result)
 
 
 def failures(results: list[StepResult]) -> dict[str, str]:

@@ -17,7 +17,7 @@ from . import naming
 from .context import ProvisionContext
 from .errors import retry_while_busy
 from .network import require_vpc, required
-from .polling import wait_until
+from .polling import Progress, wait_until
 
 # States from which an instance does not become available by waiting.
 FAILED_STATES = {"failed", "incompatible-parameters", "incompatible-network", "incompatible-restore",
@@ -28,12 +28,17 @@ FAILED_STATES = {"failed", "incompatible-parameters", "incompatible-network", "i
 # --- waits -------------------------------------------------------------------------------
 
 def wait_for_instance(rds, identifier: str, *, timeout: float, ready: Callable[[dict], bool] | None = None,
-                      what: str = "available") -> dict:
+                      what: str = "available", log: Callable[[str], None] | None = None) -> dict:
     """Poll until the instance is available (and `ready`); fail at once on a state that never gets there."""
+    progress = Progress(log, f"RDS instance {identifier}")
+
     def probe():
         db = describe_db_instance(rds, identifier)
         if db is None:
+            progress("not found yet")
             return None
+        pending = ", pending " + ", ".join(sorted(db["PendingModifiedValues"])) if db.get("PendingModifiedValues") else ""
+        progress(db["DBInstanceStatus"] + pending)
         if db["DBInstanceStatus"] in FAILED_STATES:
             return db
         return db if db["DBInstanceStatus"] == "available" and (ready is None or ready(db)) else None
@@ -44,9 +49,14 @@ def wait_for_instance(rds, identifier: str, *, timeout: float, ready: Callable[[
     return db
 
 
-def wait_deleted(rds, identifier: str, timeout: float) -> None:
-    wait_until(lambda: describe_db_instance(rds, identifier) is None, timeout=timeout,
-               what=f"RDS instance {identifier} deleted")
+def wait_deleted(rds, identifier: str, timeout: float, log: Callable[[str], None] | None = None) -> None:
+    progress = Progress(log, f"RDS instance {identifier}")
+
+    def gone() -> bool:
+        db = describe_db_instance(rds, identifier)
+        return db is None or bool(progress(db["DBInstanceStatus"])) and False
+
+    wait_until(gone, timeout=timeout, what=f"RDS instance {identifier} deleted")
 
 
 def _adoptable(ctx: ProvisionContext, rds, identifier: str) -> dict | None:
@@ -54,7 +64,7 @@ def _adoptable(ctx: ProvisionContext, rds, identifier: str) -> dict | None:
     db = describe_db_instance(rds, identifier)
     if db is not None and db["DBInstanceStatus"] == "deleting":
         ctx.log(f"RDS instance {identifier}: being deleted, waiting to create it afresh")
-        wait_deleted(rds, identifier, ctx.timeout)
+        wait_deleted(rds, identifier, ctx.timeout, ctx.log)
         return None
     return db
 
@@ -123,7 +133,7 @@ def create_primary_instance(ctx: ProvisionContext) -> dict:
     else:
         # Its master password is the one it was created with; this run's is not applied.
         ctx.log(f"RDS instance {naming.DB_INSTANCE}: exists ({db['DBInstanceStatus']}), adopted")
-    db = wait_for_instance(rds, naming.DB_INSTANCE, timeout=ctx.timeout)
+    db = wait_for_instance(rds, naming.DB_INSTANCE, timeout=ctx.timeout, log=ctx.log)
     ctx.log(f"RDS instance {naming.DB_INSTANCE}: available at {db.get('Endpoint', {}).get('Address')}")
     return db
 
@@ -136,7 +146,7 @@ def _multi_az_applied(db: dict) -> bool:
 
 def enable_multi_az(ctx: ProvisionContext) -> dict:
     rds = ctx.clients("rds")
-    db = wait_for_instance(rds, naming.DB_INSTANCE, timeout=ctx.timeout)
+    db = wait_for_instance(rds, naming.DB_INSTANCE, timeout=ctx.timeout, log=ctx.log)
     if _multi_az_applied(db):
         ctx.log(f"RDS instance {naming.DB_INSTANCE}: already Multi-AZ")
         return db
@@ -144,7 +154,7 @@ def enable_multi_az(ctx: ProvisionContext) -> dict:
     ctx.log(f"RDS instance {naming.DB_INSTANCE}: Multi-AZ requested")
     # The lab's `aws rds wait db-instance-available` can return before the modification even
     # starts (the status is still `available`); wait for MultiAZ itself instead.
-    db = wait_for_instance(rds, naming.DB_INSTANCE, timeout=ctx.timeout, ready=_multi_az_applied, what="Multi-AZ")
+    db = wait_for_instance(rds, naming.DB_INSTANCE, timeout=ctx.timeout, log=ctx.log, ready=_multi_az_applied, what="Multi-AZ")
     ctx.log(f"RDS instance {naming.DB_INSTANCE}: Multi-AZ, standby in {db.get('SecondaryAvailabilityZone', 'an AZ the API does not show')}")
     return db
 
@@ -167,14 +177,14 @@ def create_read_replica(ctx: ProvisionContext) -> dict:
     replica = _adoptable(ctx, rds, naming.DB_REPLICA)
     if replica is None:
         # AWS refuses a replica of an instance that is still modifying (e.g. after 2.1).
-        wait_for_instance(rds, naming.DB_INSTANCE, timeout=ctx.timeout)
+        wait_for_instance(rds, naming.DB_INSTANCE, timeout=ctx.timeout, log=ctx.log)
         rds.create_db_instance_read_replica(**replica_spec(ctx))
         ctx.log(f"RDS read replica {naming.DB_REPLICA}: creation started")
     else:
         source = replica.get("ReadReplicaSourceDBInstanceIdentifier") or "no source (not a replica)"
         note = "" if is_source_of(replica) else f"; its source is {source}, not {naming.DB_INSTANCE}"
         ctx.log(f"RDS read replica {naming.DB_REPLICA}: exists ({replica['DBInstanceStatus']}), adopted{note}")
-    replica = wait_for_instance(rds, naming.DB_REPLICA, timeout=ctx.timeout)
+    replica = wait_for_instance(rds, naming.DB_REPLICA, timeout=ctx.timeout, log=ctx.log)
     ctx.log(f"RDS read replica {naming.DB_REPLICA}: available at {replica.get('Endpoint', {}).get('Address')}")
     return replica
 
@@ -205,10 +215,10 @@ def delete_rds(ctx: ProvisionContext) -> None:
         replicas |= {r for r in primary.get("ReadReplicaDBInstanceIdentifiers", ()) if not r.startswith("arn:")}
     started = [r for r in sorted(replicas) if _request_deletion(ctx, rds, r, SkipFinalSnapshot=True)]
     for identifier in started:
-        wait_deleted(rds, identifier, ctx.timeout)
+        wait_deleted(rds, identifier, ctx.timeout, ctx.log)
         ctx.log(f"RDS instance {identifier}: deleted")
     if _request_deletion(ctx, rds, naming.DB_INSTANCE, SkipFinalSnapshot=True, DeleteAutomatedBackups=True):
-        wait_deleted(rds, naming.DB_INSTANCE, ctx.timeout)
+        wait_deleted(rds, naming.DB_INSTANCE, ctx.timeout, ctx.log)
         ctx.log(f"RDS instance {naming.DB_INSTANCE}: deleted")
     if retry_while_busy(lambda: rds.delete_db_subnet_group(DBSubnetGroupName=naming.DB_SUBNET_GROUP),
                         timeout=ctx.timeout, what=f"deletion of DB subnet group {naming.DB_SUBNET_GROUP}"):
