@@ -8,7 +8,7 @@ the sweeper. Where a lab resource has a look-up, the inventory asks it, so "left
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from provisioning import naming
 from provisioning.aws import AwsClients
@@ -21,6 +21,13 @@ class Leftover:
     kind: str
     id: str
     state: str = ""
+    # What its price depends on (provisioning/costs.leftover_hourly): class, Multi-AZ, nodes.
+    detail: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    @property
+    def resource_id(self) -> str:
+        """The id AWS knows it by (a security group's is the sg-… after its name)."""
+        return self.id.split()[-1]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.id}" + (f" ({self.state})" if self.state else "")
@@ -32,7 +39,8 @@ def rds_instances(clients: AwsClients) -> list[Leftover]:
     for page in clients("rds").get_paginator("describe_db_instances").paginate():
         for db in page["DBInstances"]:
             if db["DBInstanceIdentifier"].startswith(naming.PREFIX):
-                found.append(Leftover("RDS instance", db["DBInstanceIdentifier"], db.get("DBInstanceStatus", "")))
+                detail = {key: db[key] for key in ("DBInstanceClass", "MultiAZ", "AllocatedStorage") if key in db}
+                found.append(Leftover("RDS instance", db["DBInstanceIdentifier"], db.get("DBInstanceStatus", ""), detail))
     return found
 
 
@@ -53,7 +61,10 @@ def replication_groups(clients: AwsClients) -> list[Leftover]:
     for page in clients("elasticache").get_paginator("describe_replication_groups").paginate():
         for group in page["ReplicationGroups"]:
             if group["ReplicationGroupId"].startswith(naming.PREFIX):
-                found.append(Leftover("ElastiCache replication group", group["ReplicationGroupId"], group.get("Status", "")))
+                detail = {"CacheNodeType": group.get("CacheNodeType"),
+                          "NumCacheClusters": len(group.get("MemberClusters") or ()) or None}
+                found.append(Leftover("ElastiCache replication group", group["ReplicationGroupId"], group.get("Status", ""),
+                                      {key: value for key, value in detail.items() if value}))
     return found
 
 
@@ -74,7 +85,8 @@ def security_groups(clients: AwsClients) -> list[Leftover]:
 
 
 def bastions(clients: AwsClients) -> list[Leftover]:
-    return [Leftover("EC2 instance", i["InstanceId"], i["State"]["Name"]) for i in bastion.bastions(clients("ec2"))]
+    return [Leftover("EC2 instance", i["InstanceId"], i["State"]["Name"], {"InstanceType": i.get("InstanceType")})
+            for i in bastion.bastions(clients("ec2"))]
 
 
 def key_pairs(clients: AwsClients) -> list[Leftover]:

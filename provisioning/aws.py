@@ -108,6 +108,8 @@ class AwsClients:
     # Explicit keys (aws_access_key_id, aws_secret_access_key, aws_session_token), e.g. of an
     # assumed role: they win over the target's profile and the emulator's fake keys. Never printed.
     credentials: dict | None = field(default=None, repr=False)
+    # Provisioning: every create written down the moment AWS answers it (provisioning/journal.py).
+    journal: object | None = field(default=None, repr=False)
     _session: boto3.Session | None = field(default=None, init=False, repr=False)
     _clients: dict = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -141,10 +143,7 @@ class AwsClients:
                     service, region_name=self.target.region, endpoint_url=self.target.endpoint_url,
                     config=RETRIES, **(self.credentials or {}),
                 ))
-                if self.read_only:
-                    from .readonly import make_read_only
-
-                    make_read_only(client)
+                self._prepare(client)
                 self._clients[service] = client
             return client
 
@@ -154,8 +153,17 @@ class AwsClients:
         resource = self._made(lambda session: session.resource(
             service, region_name=self.target.region, endpoint_url=self.target.endpoint_url,
             config=RETRIES, **(self.credentials or {})))
+        self._prepare(resource.meta.client)
+        return resource
+
+    def _prepare(self, client) -> None:
         if self.read_only:
             from .readonly import make_read_only
 
-            make_read_only(resource.meta.client)
-        return resource
+            make_read_only(client)
+            return
+        from .propagation import retry_propagation
+
+        retry_propagation(client)
+        if self.journal is not None:
+            self.journal.attach(client)
