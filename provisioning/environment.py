@@ -18,6 +18,7 @@ from .aws import AwsClients, AwsTarget, check_reachable
 from .context import ProvisionContext
 from .dataplane import REDIS_PRIMARY, REDIS_REPLICA, DataPlane, parse_mysql_url, parse_redis_url
 from .passwords import Secret, generate_password
+from .timeline import RunTimeline, summary
 
 
 class LabSetupError(RuntimeError):
@@ -39,6 +40,9 @@ class EnvironmentSpec:
     redis_replica_url: str | None = None
     ports: dict[str, int] = field(default_factory=dict)  # fixed local ports; free ones otherwise
     read_only: bool = False  # grading: AWS clients refuse every write
+    realism: float = 0.0  # >0: the emulator behaves like AWS at this scale of its durations (provisioning/realism)
+    keep: bool = False  # leave the lab up at the end (no teardown)
+    reports_dir: Path | None = None  # the run's journal and timeline go to reports_dir/runs/<run-id>/
 
 
 @dataclass
@@ -55,6 +59,8 @@ class LabEnvironment:
     _workdir: Path | None = field(default=None, init=False)
     _owns_workdir: bool = field(default=False, init=False)
     _servers_stopped: bool = field(default=False, init=False)
+    realism_proxy: object | None = field(default=None, init=False)
+    timeline: RunTimeline | None = field(default=None, init=False)
 
     # -- start -------------------------------------------------------------------------
     def start(self) -> "LabEnvironment":
@@ -82,13 +88,55 @@ class LabEnvironment:
             self.dataplane = external
         if self.spec.local and not target.emulated:
             raise LabSetupError("local mode must never reach real AWS: no emulator endpoint is set")
-        self.clients = AwsClients(target, read_only=self.spec.read_only)
+        target = self._realistic(target)
+        self.clients = AwsClients(target, read_only=self.spec.read_only, journal=self._journal(target))
         self.timings["servers"] = time.monotonic() - start
         if self.spec.provision:
-            begin = time.monotonic()
-            self.provision_results = lab.provision(self._context())
-            self.timings["provisioning"] = time.monotonic() - begin
+            self.timeline = RunTimeline(self.spec.run_id, target.describe(), self.spec.realism)
+            begin, heard = time.monotonic(), []
+            try:
+                self.provision_results = lab.provision(self._context(), workers=None, on_result=heard.append)
+            finally:
+                self.timings["provisioning"] = time.monotonic() - begin
+                self._record_timeline("provisioning", heard)
         return self
+
+    def _realistic(self, target: AwsTarget) -> AwsTarget:
+        """With a realism scale, put the AWS-like proxy in front of the emulator (never real AWS)."""
+        if not self.spec.realism:
+            return target
+        if not target.emulated:
+            raise LabSetupError("--lab-aws-realism slows an emulator down to AWS's pace; real AWS has its own")
+        from .realism import start_realism_proxy
+
+        self.realism_proxy = start_realism_proxy(target.endpoint_url, self.spec.realism)
+        self.log(f"AWS realism x{self.spec.realism:g}: {target.endpoint_url} behind {self.realism_proxy.endpoint_url}")
+        return AwsTarget(region=target.region, endpoint_url=self.realism_proxy.endpoint_url, profile=target.profile)
+
+    def _run_dir(self) -> Path | None:
+        if self.spec.reports_dir is None:
+            return None
+        from .journal import RUNS_DIR
+
+        return Path(self.spec.reports_dir) / RUNS_DIR / self.spec.run_id
+
+    def _journal(self, target: AwsTarget):
+        # Only a run that creates something keeps a journal; the sweeper reads it after any crash.
+        if not self.spec.provision or self.spec.read_only or self._run_dir() is None:
+            return None
+        from .journal import JOURNAL_NAME, RunJournal
+
+        return RunJournal(self._run_dir() / JOURNAL_NAME, self.spec.run_id, target.region)
+
+    def _record_timeline(self, phase: str, results: list) -> None:
+        if self.timeline is None or not results:
+            return
+        self.log(summary(self.timeline.add(phase, results)))
+        if self._run_dir() is not None:
+            try:
+                self.timeline.write(self._run_dir())
+            except OSError as exc:
+                self.log(f"timeline not written: {exc}")
 
     def _external_dataplane(self) -> DataPlane:
         spec = self.spec
@@ -139,14 +187,18 @@ class LabEnvironment:
 
     # -- stop --------------------------------------------------------------------------
     def teardown(self) -> list:
-        """Delete what provisioning created (7.1-7.4); once, even if called again."""
+        """Delete what provisioning created (7.1-7.4); once, even if called again. A kept lab
+        (spec.keep) is left as it is: `dblab sweep --run-id` deletes it later."""
         if self.teardown_results is None:
-            if not (self.spec.provision and self.clients is not None):
+            if not (self.spec.provision and self.clients is not None) or self.spec.keep:
                 self.teardown_results = []
             else:
-                begin = time.monotonic()
-                self.teardown_results = lab.teardown(self._context())
-                self.timings["teardown"] = time.monotonic() - begin
+                begin, heard = time.monotonic(), []
+                try:
+                    self.teardown_results = lab.teardown(self._context(), workers=None, on_result=heard.append)
+                finally:
+                    self.timings["teardown"] = time.monotonic() - begin
+                    self._record_timeline("teardown", heard)
         return self.teardown_results
 
     def server_pids(self) -> list[int]:
@@ -171,6 +223,8 @@ class LabEnvironment:
         except Exception as exc:
             self.log(f"teardown failed: {type(exc).__name__}: {exc}")
         finally:
+            if self.realism_proxy is not None:
+                self.realism_proxy.stop()
             if self.engines is not None and not self._servers_stopped:
                 self.engines.stop()
                 self._servers_stopped = True

@@ -68,6 +68,12 @@ OPTIONS = (
     Option("provision", "with -m aws: create the whole lab in the account, check it, delete it", False, flag=True),
     Option("account", "with -m aws --lab-provision: the AWS account (12 digits) provisioning may write to; it must be "
            "the account the credentials are in", None, "LAB_ACCOUNT"),
+    Option("keep", "with --lab-provision: leave the lab up after the run (check it again with -m aws, delete it "
+           "with `dblab sweep --run-id RUN --delete`)", False, "LAB_KEEP", flag=True),
+    Option("aws-realism", "make the emulator behave like AWS, its typical durations multiplied by SCALE "
+           "(state sequences, eventual consistency, throttling, refusals; provisioning/realism/durations.toml); "
+           "0 is moto as it is. Emulators only, e.g. 0.002 to rehearse an AWS run in a minute", 0.0,
+           "LAB_AWS_REALISM"),
     Option("mysql-url", "use this running MySQL as the RDS primary instead of starting MariaDB "
            "(mysql://USER:PASSWORD@HOST:PORT/labdb)", None, "LAB_MYSQL_URL"),
     Option("mysql-replica-url", "the read replica that goes with --lab-mysql-url", None, "LAB_MYSQL_REPLICA_URL"),
@@ -122,6 +128,13 @@ class LabConfig:
     grader_cidr: str | None = None  # ignored by 1.2's checks: the grader's tunnel, not the student's rule
     student_code: Path | None = None  # a submission's directory: the app checks run its classes
     account: str | None = None  # -m aws --lab-provision: the account provisioning may write to
+    keep: bool = False  # --lab-keep: no teardown; the lab stays for later checks and `dblab sweep --run-id`
+    aws_realism: float = 0.0  # the emulator's AWS-like durations, scaled (0: moto as it is)
+
+    @property
+    def read_only(self) -> bool:
+        """Grading, and -m aws on a lab that exists (no --lab-provision): no write reaches the account."""
+        return self.grade or (self.target == "aws" and not self.provision)
 
     @property
     def local(self) -> bool:
@@ -366,7 +379,34 @@ def resolve(raw: Raw, *, markexpr_target: str | None, environ: Mapping[str, str]
         grader_cidr=resolve_grader_cidr(raw),
         student_code=resolve_student_code(raw, target=target, invocation_dir=invocation_dir),
         account=resolve_account(raw),
+        keep=resolve_keep(raw, target=target),
+        aws_realism=resolve_realism(raw, emulated=target == "local" or aws.emulated),
     )
+
+
+def resolve_keep(raw: Raw, *, target: str) -> bool:
+    keep = bool(raw["keep"])
+    if keep and not (target == "aws" and raw["provision"]):
+        # A local lab's emulator and servers end with the run: there is nothing to keep.
+        raise SettingsError(f"{raw.flag('keep')} keeps the lab a run creates in an account: use it with "
+                            f"-m aws {raw.flag('provision')}")
+    return keep
+
+
+def resolve_realism(raw: Raw, *, emulated: bool) -> float:
+    value = raw["aws-realism"]
+    flag = raw.flag("aws-realism")
+    try:
+        scale = float(value or 0)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{flag} takes a number (a scale of AWS's typical durations, e.g. 0.002), "
+                            f"not {value!r}") from None
+    if scale < 0 or scale != scale or scale > 10:
+        raise SettingsError(f"{flag} takes a scale between 0 and 10, not {value!r}")
+    if scale and not emulated:
+        raise SettingsError(f"{flag} slows an emulator down to AWS's pace; real AWS has its own: "
+                            "drop it, or point AWS_ENDPOINT_URL at an emulator")
+    return scale
 
 
 def resolve_account(raw: Raw) -> str | None:

@@ -26,6 +26,8 @@ class Cleanup:
 def cleaned_up(lab_environment, lab_config) -> Cleanup:
     if not lab_config.provision:
         not_gradable("this run did not provision the lab, so it does not delete it")
+    if lab_config.keep:
+        not_gradable(f"--lab-keep: the lab stays up; `dblab sweep --run-id {lab_config.run_id} --delete` deletes it")
     pids = lab_environment.server_pids()
     results = lab_environment.teardown()
     # MariaDB and Redis stop now; the emulator stays up until the session ends so the

@@ -57,7 +57,14 @@ def test_the_named_account_passes_the_guard(moto_server):
     # No check selected: the guard runs at the session's start, then nothing is collected to run.
     result = _provision(moto_server.endpoint_url, f"--lab-account={MOTO_ACCOUNT}", "-k", "no_check_is_called_this")
     assert result.returncode == pytest.ExitCode.NO_TESTS_COLLECTED, _lines(result)[-5:]
-    assert not any("account" in line for line in _lines(result)), _lines(result)
+    assert not any("nothing was created" in line for line in _lines(result)), _lines(result)
+    # Before anything is created: the plan, each resource with its region and its cost.
+    plan = [line for line in _lines(result) if line.startswith("dblab: ")]
+    assert plan[0].startswith(f"dblab: plan: the lab in AWS account {MOTO_ACCOUNT} (emulator at ")
+    assert f"region {naming.REGION}" in plan[0] and "as of " in plan[0]
+    assert any(naming.DB_INSTANCE in line and "/h" in line for line in plan)
+    assert any(naming.REPLICATION_GROUP in line and "/h" in line for line in plan)
+    assert "per hour while it all exists" in plan[-1] and "for a run of" in plan[-1]
 
 
 def test_a_malformed_account_id_is_one_line(moto_server):
