@@ -160,7 +160,9 @@ def _ensure_group(ctx: ProvisionContext, ec2, vpc: Found, name: str) -> dict:
     group_id = ec2.create_security_group(GroupName=name, Description=GROUP_DESCRIPTIONS[name], VpcId=vpc["VpcId"],
                                          TagSpecifications=_tag_spec("security-group", ctx.run_id, name))["GroupId"]
     ctx.log(f"security group {name}: created {group_id}")
-    return ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+    # Right after the create, AWS may answer InvalidGroup.NotFound for it (eventual consistency).
+    return wait_until(lambda: ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0],
+                      timeout=ctx.timeout, what=f"security group {group_id} visible").value
 
 
 def _ensure_ssh_rule(ctx: ProvisionContext, ec2, group: dict) -> None:
