@@ -28,6 +28,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,8 +127,9 @@ def free_port(host: str = LOOPBACK) -> int:
 
 
 def ssh_command(ssh: str, key: Path, bastion: str, forwards: list[Forward], *, user: str = BASTION_USER,
-                known_hosts: Path | None = None, connect_timeout: int = 10) -> list[str]:
-    """`ssh -N -L ...`: forward only, never a shell; fail instead of prompting or half-working."""
+                known_hosts: Path | None = None, connect_timeout: int = 10, port: int | None = None) -> list[str]:
+    """`ssh -N -L ...`: forward only, never a shell; fail instead of prompting or half-working.
+    `port`: the bastion's SSH port when it is not 22 (a test's private sshd)."""
     command = [
         ssh, "-N",
         "-i", str(key),
@@ -141,6 +143,8 @@ def ssh_command(ssh: str, key: Path, bastion: str, forwards: list[Forward], *, u
         "-o", "StrictHostKeyChecking=accept-new",
         "-o", f"UserKnownHostsFile={known_hosts or os.devnull}",
     ]
+    if port is not None:
+        command += ["-p", str(port)]
     for forward in forwards:
         command += ["-L", forward.spec()]
     command.append(f"{user}@{bastion}")
@@ -160,6 +164,21 @@ def bindings(forwards: list[Forward], note: str, mysql_user: str = naming.DB_MAS
     return DataPlane(mysql=mysql, redis=redis, engine_note=note)
 
 
+def _spawn(command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+    """The forwarding process: killed with the grader (even by SIGKILL), its stderr in a file.
+
+    Not a pipe: ssh writes a line there for every connection a forward cannot make, and a pipe
+    nobody reads fills after about a thousand of them, when ssh blocks and every forward freezes.
+    """
+    from .local.processes import popen_dying_with_this_process
+
+    errors = tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace")
+    process = popen_dying_with_this_process(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                            stderr=errors, env=env)
+    process.dblab_errors = errors
+    return process
+
+
 def _stop(process: subprocess.Popen) -> None:
     if process.poll() is None:
         process.terminate()
@@ -168,13 +187,23 @@ def _stop(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-    if process.stderr:
-        process.stderr.close()
+    errors = getattr(process, "dblab_errors", None)
+    if errors is not None:
+        errors.close()
+
+
+def said(process: subprocess.Popen) -> str:
+    """Everything the forwarding process has written to its stderr so far."""
+    errors = getattr(process, "dblab_errors", None)
+    if errors is None or errors.closed:
+        return ""
+    errors.seek(0)
+    return errors.read()
 
 
 def _last_line(process: subprocess.Popen) -> str:
-    error = (process.stderr.read() if process.stderr else "").strip().splitlines()
-    return error[-1] if error else f"exit status {process.returncode}"
+    lines = said(process).strip().splitlines()
+    return lines[-1] if lines else f"exit status {process.returncode}"
 
 
 def _accepts(port: int) -> bool:
@@ -192,8 +221,7 @@ class Tunnel:
     process: subprocess.Popen | None = field(default=None, repr=False)
 
     def open(self, *, timeout: float = 30.0) -> "Tunnel":
-        self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE, text=True, start_new_session=True)
+        self.process = _spawn(self.command)
 
         def settled():  # every port answers, or ssh gave up (it exits on any failure)
             return self.process.poll() is not None or all(_accepts(f.local_port) for f in self.forwards)
@@ -290,9 +318,7 @@ class SsmTunnel:
 
     def open(self, *, timeout: float = 30.0) -> "SsmTunnel":
         for command in self.commands:
-            self.processes.append(subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                                   stderr=subprocess.PIPE, text=True, env=self.env,
-                                                   start_new_session=True))
+            self.processes.append(_spawn(command, env=self.env))
 
         def settled():  # every port answers, or a session gave up
             return (any(p.poll() is not None for p in self.processes)
