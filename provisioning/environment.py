@@ -31,7 +31,7 @@ class EnvironmentSpec:
     aws: AwsTarget  # endpoint_url None in local mode means: start the embedded moto
     provision: bool
     run_id: str
-    ssh_cidr: str
+    ssh_cidr: str | None  # None: the runner's own address (provisioning/run_tunnel.runner_cidr)
     timeout: float
     workdir: Path | None = None
     mysql_url: str | None = None
@@ -43,6 +43,9 @@ class EnvironmentSpec:
     realism: float = 0.0  # >0: the emulator behaves like AWS at this scale of its durations (provisioning/realism)
     keep: bool = False  # leave the lab up at the end (no teardown)
     reports_dir: Path | None = None  # the run's journal and timeline go to reports_dir/runs/<run-id>/
+    # Reach the provisioned servers through the run's bastion: None decides by the target (a run
+    # that provisions on real AWS with no data-plane URLs given); True also against an emulator.
+    tunnel: bool | None = None
 
 
 @dataclass
@@ -60,6 +63,7 @@ class LabEnvironment:
     _owns_workdir: bool = field(default=False, init=False)
     _servers_stopped: bool = field(default=False, init=False)
     realism_proxy: object | None = field(default=None, init=False)
+    run_tunnel: object | None = field(default=None, init=False)
     timeline: RunTimeline | None = field(default=None, init=False)
 
     # -- start -------------------------------------------------------------------------
@@ -92,14 +96,45 @@ class LabEnvironment:
         self.clients = AwsClients(target, read_only=self.spec.read_only, journal=self._journal(target))
         self.timings["servers"] = time.monotonic() - start
         if self.spec.provision:
-            self.timeline = RunTimeline(self.spec.run_id, target.describe(), self.spec.realism)
-            begin, heard = time.monotonic(), []
-            try:
-                self.provision_results = lab.provision(self._context(), workers=None, on_result=heard.append)
-            finally:
-                self.timings["provisioning"] = time.monotonic() - begin
-                self._record_timeline("provisioning", heard)
+            self._provision()
         return self
+
+    def _provision(self) -> None:
+        self.timeline = RunTimeline(self.spec.run_id, self.clients.target.describe(), self.spec.realism)
+        ctx, extra_steps, extra_waits = self._context(), [], None
+        if self._tunnelled():
+            from . import run_tunnel
+
+            self._private_state_dir()
+            if ctx.ssh_cidr is None:
+                try:
+                    self.spec.ssh_cidr = run_tunnel.runner_cidr()
+                except run_tunnel.RunnerAddressError as exc:
+                    raise LabSetupError(str(exc)) from None
+            ctx = self._context()
+            self.run_tunnel = run_tunnel.RunTunnel(timeout=min(self.spec.timeout, 120.0))
+            extra_steps, extra_waits = [self.run_tunnel.step()], run_tunnel.WAITS
+        begin, heard = time.monotonic(), []
+        try:
+            self.provision_results = lab.provision(ctx, lab.provisioning_steps() + extra_steps, workers=None,
+                                                   on_result=heard.append, extra_waits=extra_waits)
+        finally:
+            self.timings["provisioning"] = time.monotonic() - begin
+            self._record_timeline("provisioning", heard)
+            self.dataplane = ctx.dataplane  # through the run's tunnel, when it opened
+
+    def _tunnelled(self) -> bool:
+        if self.spec.tunnel is not None:
+            return self.spec.tunnel
+        external = self.spec.mysql_url or self.spec.redis_url
+        return not self.spec.local and not self.clients.target.emulated and not external
+
+    def _private_state_dir(self) -> None:
+        """Where the run keeps the bastion's private key: readable by this user only, never reports/."""
+        if self._workdir is None:
+            self._workdir = Path(tempfile.mkdtemp(prefix=f"dblab-{self.spec.run_id}-"))  # mode 0700
+            self._owns_workdir = not self.spec.keep  # a kept lab's key stays for the checks to come
+            self.log(f"run state (the bastion's private key): {self._workdir}")
 
     def _realistic(self, target: AwsTarget) -> AwsTarget:
         """With a realism scale, put the AWS-like proxy in front of the emulator (never real AWS)."""
@@ -223,6 +258,8 @@ class LabEnvironment:
         except Exception as exc:
             self.log(f"teardown failed: {type(exc).__name__}: {exc}")
         finally:
+            if self.run_tunnel is not None:
+                self.run_tunnel.close()
             if self.realism_proxy is not None:
                 self.realism_proxy.stop()
             if self.engines is not None and not self._servers_stopped:

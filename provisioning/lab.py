@@ -29,13 +29,14 @@ def teardown_steps() -> list[Step]:
 
 
 def provision(ctx: ProvisionContext, steps: list[Step] | None = None, *, workers: int | None = 1,
-              on_result=None) -> list[StepResult]:
+              on_result=None, extra_waits: dict[str, tuple[str, ...]] | None = None) -> list[StepResult]:
     """Create the lab. Never raises for a failed step: its dependents are skipped instead.
 
     workers=1 (the default) runs one step at a time in the lab's order; None runs every step
     whose prerequisites are done at once (provisioning/plan.py), as a run on AWS does.
+    extra_waits orders tasks that are not lab steps among them (provisioning/run_tunnel.py).
     """
-    plan = provisioning_plan(steps if steps is not None else provisioning_steps())
+    plan = provisioning_plan(steps if steps is not None else provisioning_steps(), extra_waits)
     return run_plan(plan, ctx, workers=workers, on_result=on_result)
 
 

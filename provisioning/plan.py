@@ -80,8 +80,13 @@ def _tasks(steps: list[Step], dependencies: dict[str, tuple[str, ...]]) -> list[
     return [Task(step_id, functions[0].title, tuple(functions), within(step_id)) for step_id, functions in grouped.items()]
 
 
-def provisioning_plan(steps: list[Step]) -> Plan:
-    return Plan(_tasks(steps, provisioning_dependencies()), blocking=True)
+def provisioning_plan(steps: list[Step], extra_waits: dict[str, tuple[str, ...]] | None = None) -> Plan:
+    """The creating steps; extra_waits adds tasks that are not lab steps (the run's tunnel) and
+    what waits for them."""
+    dependencies = dict(provisioning_dependencies())
+    for step, waits in (extra_waits or {}).items():
+        dependencies[step] = tuple(dependencies.get(step, ())) + tuple(waits)
+    return Plan(_tasks(steps, dependencies), blocking=True)
 
 
 def teardown_plan(steps: list[Step]) -> Plan:
@@ -91,7 +96,7 @@ def teardown_plan(steps: list[Step]) -> Plan:
 def _blocked_by(task: Task, plan: Plan, failed: set[str]) -> str | None:
     if not plan.blocking:
         return None
-    needed = prerequisites(task.step, load_steps())
+    needed = prerequisites(task.step, load_steps())  # a task that is not a lab step needs none
     return next((step for step in needed if step in failed), None)
 
 

@@ -80,7 +80,8 @@ OPTIONS = (
     Option("redis-url", "use this running Redis as the replication group's primary (redis://HOST:PORT)",
            None, "LAB_REDIS_URL"),
     Option("redis-replica-url", "the replica that goes with --lab-redis-url", None, "LAB_REDIS_REPLICA_URL"),
-    Option("ssh-cidr", "the one /32 allowed to SSH to the bastion (step 1.2)", "198.51.100.10/32", "LAB_SSH_CIDR"),
+    Option("ssh-cidr", "the one /32 allowed to SSH to the bastion (step 1.2)", "198.51.100.10/32", "LAB_SSH_CIDR",
+           shown_default="provisioning on AWS: this machine's address from checkip.amazonaws.com; else 198.51.100.10/32"),
     Option("grader-cidr", "grading: the grader's own address range, which the instructor added to database-lab-ec2-sg "
            "for the SSH tunnel over the bastion; step 1.2's checks do not count a rule from exactly it "
            "(never 0.0.0.0/0)", None, "LAB_GRADER_CIDR"),
@@ -115,7 +116,7 @@ class LabConfig:
     mysql_replica_url: str | None
     redis_url: str | None
     redis_replica_url: str | None
-    ssh_cidr: str
+    ssh_cidr: str | None  # None: provisioning on AWS finds the runner's own address (provisioning/run_tunnel.py)
     timeout: float
     workdir: Path | None
     run_id: str
@@ -342,14 +343,14 @@ def resolve(raw: Raw, *, markexpr_target: str | None, environ: Mapping[str, str]
         target = "aws"  # grading reads an account someone built; it never starts local stand-ins
 
     aws = resolve_aws(raw, environ, aws_chain=target == "aws")
-    if target == "aws" and not aws.emulated and not raw["provision"] and not grade:
-        raise SettingsError(
-            f"-m aws checks a real AWS account: add {raw.flag('provision')} to create the lab there and delete it "
-            "afterwards, or set AWS_ENDPOINT_URL to check an emulated account"
-        )
+    # -m aws without --lab-provision checks the lab that exists (a kept one, say) through read-only
+    # clients (LabConfig.read_only): nothing is created, changed or deleted.
     timeout = resolve_timeout(raw, target=target, grade=grade)
 
-    if not re.fullmatch(r"\d{1,3}(\.\d{1,3}){3}/32", raw["ssh-cidr"]):
+    ssh_cidr = raw["ssh-cidr"]
+    if raw.source("ssh-cidr") == DEFAULT and target == "aws" and raw["provision"] and not aws.emulated:
+        ssh_cidr = None  # the bastion must admit this machine, so that the run reaches its data plane
+    elif not re.fullmatch(r"\d{1,3}(\.\d{1,3}){3}/32", ssh_cidr):
         raise SettingsError(f"{raw.flag('ssh-cidr')} must be a single address /32 (e.g. 203.0.113.7/32), "
                             f"not {raw['ssh-cidr']!r}")
     for primary, replica in (("mysql-url", "mysql-replica-url"), ("redis-url", "redis-replica-url")):
@@ -366,7 +367,7 @@ def resolve(raw: Raw, *, markexpr_target: str | None, environ: Mapping[str, str]
         mysql_replica_url=raw["mysql-replica-url"],
         redis_url=raw["redis-url"],
         redis_replica_url=raw["redis-replica-url"],
-        ssh_cidr=raw["ssh-cidr"],
+        ssh_cidr=ssh_cidr,
         timeout=timeout,
         workdir=Path(raw["workdir"]) if raw["workdir"] else None,
         run_id=raw["run-id"] or f"run-{secrets.token_hex(4)}",

@@ -98,13 +98,20 @@ def test_bad_values_give_one_line_naming_the_fix(lab_pytester, args, message):
     assert not any("Traceback" in line for line in result.errlines + result.outlines)
 
 
-def test_aws_target_needs_provision_or_an_emulator(lab_pytester, monkeypatch):
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("LOCALSTACK_HOST", raising=False)
-    lab_pytester.makepyfile(test_show=SHOW_CONFIG)
-    result = lab_pytester.runpytest_subprocess(*PLUGINS, "-p", "no:cacheprovider", "-m", "aws")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert any("--lab-provision" in line for line in result.errlines)
+def test_aws_target_without_provision_checks_the_lab_that_exists_read_only(tmp_path):
+    # Issue 10's stages: a lab kept with --lab-keep is checked again with plain -m aws, even on real
+    # AWS, through clients that refuse every write; provisioning on AWS asks for the runner's address.
+    def config(**given):
+        raw = settings.gather(lambda option: given.get(option.name), {})
+        return settings.resolve(raw, markexpr_target="aws", environ={}, invocation_dir=tmp_path, rootdir=tmp_path)
+
+    existing = config()
+    assert existing.target == "aws" and not existing.aws.emulated
+    assert not existing.provision and existing.read_only
+    provisioning = config(provision=True)
+    assert provisioning.provision and not provisioning.read_only and provisioning.ssh_cidr is None
+    assert config(provision=True, **{"ssh-cidr": "203.0.113.7/32"}).ssh_cidr == "203.0.113.7/32"
+    assert config(provision=True, **{"endpoint-url": "http://127.0.0.1:5000"}).ssh_cidr == "198.51.100.10/32"
 
 
 def test_reports_dir_given_on_the_command_line_or_in_the_environment_is_relative_to_the_invocation(tmp_path):
@@ -159,3 +166,16 @@ def test_a_bad_value_from_the_environment_names_the_variable(lab_pytester, monke
     result = lab_pytester.runpytest_subprocess(*PLUGINS, "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert any("LAB_TIMEOUT takes seconds, not 'soon'" in line for line in result.errlines), result.errlines
+
+
+@pytest.mark.parametrize("given, says", [
+    ({"aws-realism": "fast"}, "--lab-aws-realism takes a number"),
+    ({"aws-realism": "-1"}, "--lab-aws-realism takes a scale between 0 and 10"),
+    ({"aws-realism": "0.01", "provision": True}, "real AWS has its own"),
+    ({"keep": True}, "use it with -m aws --lab-provision"),
+])
+def test_realism_and_keep_refuse_what_they_cannot_do_in_one_line(tmp_path, given, says):
+    raw = settings.gather(lambda option: given.get(option.name), {})
+    with pytest.raises(settings.SettingsError) as refused:
+        settings.resolve(raw, markexpr_target="aws", environ={}, invocation_dir=tmp_path, rootdir=tmp_path)
+    assert says in str(refused.value) and "\n" not in str(refused.value)
