@@ -93,3 +93,11 @@ def run_without_skipping(call, what: str):
         return call()
     except pytest.skip.Exception as exc:
         raise CheckSkipped(f"{what} skipped ({exc}); on this lab it must pass or fail") from None
+
+
+def default_sigint() -> None:
+    """For a child the tests interrupt with SIGINT: a shell starts background jobs (`make test &`)
+    with SIGINT ignored, the child would inherit that and never see the Ctrl-C the test sends."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

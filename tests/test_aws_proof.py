@@ -31,7 +31,7 @@ from provisioning.aws import AwsClients, AwsTarget
 from provisioning.local.moto_server import MotoServer
 from provisioning.polling import wait_until
 
-from .conftest import REPO_ROOT
+from .conftest import REPO_ROOT, default_sigint
 
 pytestmark = pytest.mark.aws_proof
 
@@ -70,7 +70,7 @@ class Run:
     def __init__(self, command: list[str], env: dict[str, str]):
         self.lines: list[str] = []
         self.process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True)
+                                        stderr=subprocess.STDOUT, text=True, preexec_fn=default_sigint)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 

@@ -23,14 +23,14 @@ import pytest
 
 from lookups.inventory import lab_leftovers
 from lookups.network import vpc
+from lookups.rds import describe_db_instance
 from provisioning import naming
 from provisioning.aws import AwsClients, AwsTarget
-from provisioning.dynamodb import describe_table
 from provisioning.local.processes import free_port
 from provisioning.polling import wait_until
 from suites.test_lab7_cleanup import EMULATOR_UNDELETABLE
 
-from .conftest import REPO_ROOT
+from .conftest import REPO_ROOT, default_sigint
 
 MOTO_SERVER = Path(sys.executable).with_name("moto_server")
 QUICK = {"max_interval": 0.05}  # poll fast: some windows below last a second or two
@@ -53,7 +53,8 @@ class LocalRun:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "pytest", "-m", "local", "-p", "no:cacheprovider", "-q",
              "--junitxml", str(workdir.parent / "junit.xml"), "--lab-workdir", str(workdir)],
-            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            preexec_fn=default_sigint)
         self.output: list[str] = []
         self.checks_started = threading.Event()
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -117,8 +118,9 @@ def sweep(endpoint: str, *args: str) -> subprocess.CompletedProcess:
 
 
 def provisioning_halfway(clients):
-    """The VPC is there and the orders table (step 4.1) not yet."""
-    return bool(vpc(clients("ec2"))) and describe_table(clients("dynamodb")) is None
+    """The VPC is there and the RDS primary (step 1.4, after 1.2 and 1.3) not yet. (Not the orders
+    table: the parallel plan creates it alongside the VPC.)"""
+    return bool(vpc(clients("ec2"))) and describe_db_instance(clients("rds"), naming.DB_INSTANCE) is None
 
 
 POINTS = {

@@ -379,7 +379,7 @@ def _setup_outcome(check, target: AwsTarget) -> str:
 
     marks = {mark.name: mark for mark in getattr(check, "pytestmark", [])}
     item = SimpleNamespace(get_closest_marker=marks.get,
-                           config=SimpleNamespace(stash={LAB_CONFIG: SimpleNamespace(grade=True, local=False, aws=target)}))
+                           config=SimpleNamespace(stash={LAB_CONFIG: SimpleNamespace(grade=True, read_only=True, local=False, aws=target)}))
     try:
         plugin.pytest_runtest_setup(item)
     except pytest.skip.Exception as skip:

@@ -90,8 +90,8 @@ def test_a_failed_prerequisite_skips_its_dependents_only(monkeypatch):
 
 def test_an_after_step_that_failed_does_not_skip_the_step_ordered_after_it():
     # 2.2 waits for 2.1 (AWS refuses a replica of a modifying instance) but does not need it.
-    steps = [Step("2.1", "Enable Multi-AZ", lambda ctx: (_ for _ in ()).throw(RuntimeError("no Multi-AZ"))),
-             Step("2.2", "Create read replica", lambda ctx: None)]
+    steps = [Step("2.1", "step 2.1", lambda ctx: (_ for _ in ()).throw(RuntimeError("no Multi-AZ"))),
+             Step("2.2", "step 2.2", lambda ctx: None)]
     results = {r.step: r for r in run_plan(provisioning_plan(steps), _ctx())}
     assert results["2.1"].error and results["2.2"].ok
 
@@ -124,11 +124,11 @@ def test_the_critical_path_is_the_longest_chain_of_measured_waits():
 
 def test_the_timeline_is_written_as_json_and_a_page_that_shows_every_step(tmp_path):
     run = RunTimeline("run-x", "emulator at http://127.0.0.1:1", 0.01)
-    run.add("provisioning", [TaskResult("1.1", "Create VPC infrastructure", 0.0, 1.0, ()),
-                             TaskResult("1.2", "Create security groups", 1.0, 1.5, ("1.1",), error="Boom: x")])
+    run.add("provisioning", [TaskResult("1.1", "the network", 0.0, 1.0, ()),
+                             TaskResult("1.2", "the groups", 1.0, 1.5, ("1.1",), error="Boom: x")])
     run.write(tmp_path)
     data = (tmp_path / "timeline.json").read_text()
     page = (tmp_path / "timeline.html").read_text()
     assert '"critical_steps": [\n        "1.1",\n        "1.2"' in data
-    assert "1.1 Create VPC infrastructure" in page and "1.2 Create security groups" in page
+    assert "1.1 the network" in page and "1.2 the groups" in page
     assert "failed: Boom: x" in page and "<script" not in page

@@ -54,7 +54,7 @@ def test_a_run_killed_without_teardown_is_found_priced_and_deleted_by_its_run_id
     endpoint = ["--endpoint-url", aws_clients.target.endpoint_url, "--reports", str(tmp_path)]
     assert main(["sweep", *endpoint]) == 1
     listing = capsys.readouterr().out
-    assert f"lab resources in" in listing and f"run {RUN}" in listing and "dry run: nothing deleted" in listing
+    assert "lab resources in" in listing and f"run {RUN}" in listing and "dry run: nothing deleted" in listing
     assert f"RDS instance {naming.DB_INSTANCE}" in listing and "/h;" in listing and "per hour" in listing
     assert main(["sweep", "--run-id", RUN, "--delete", "--timeout", "20", *endpoint]) == 0
     assert lab_leftovers(aws_clients) == []
