@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import bench, grade, parity, sweep
+from . import bench, grade, gradebook_merge, parity, report, sweep
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,6 +14,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_parser(subparsers)
     parity.add_parser(subparsers)
     grade.add_parser(subparsers)
+    gradebook_merge.add_parser(subparsers)
+    report.add_parser(subparsers)
     bench.add_parser(subparsers)
     return parser
 

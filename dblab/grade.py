@@ -9,7 +9,9 @@ and ElastiCache reachable (provisioning/tunnel.py). A student whose
 credentials fail gets a grade file anyway, every step not_gradable with the reason, and the
 others go on. Students already graded are skipped unless --force. A roster `code` column
 names each student's submitted code: graded afterwards in one local lab, it joins their grade
-(grade_code.py). At the end the gradebook is rebuilt from every grade file.
+(grade_code.py). At the end the gradebook is rebuilt from every grade file. With --shard K/N only
+that stable share of the roster is graded, and its gradebook has that share's rows only
+(shards.py); `dblab gradebook merge` joins the shards' reports (gradebook_merge.py).
 
 This module is the command and the class loop; one student's grading is grade_runner.py, their
 credentials student_access.py, the tunnel's environment grade_dataplane.py.
@@ -26,6 +28,7 @@ from pathlib import Path
 
 from provisioning import settings
 
+from . import shards
 from .grade_code import grade_code
 from .grade_runner import REPO_ROOT, Outcome, Runner
 
@@ -39,6 +42,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help=f"students graded at once (default: the cores, {os.cpu_count() or 1})")
     parser.add_argument("--force", action="store_true", help="grade students again who already have a grade file")
+    parser.add_argument("--shard", metavar="K/N",
+                        help="grade only shard K of N (1..N) of the roster, chosen by a hash of each student's name; "
+                             "merge the shards' reports with dblab gradebook merge")
     settings.add_arguments(parser, FLAGS, {
         "endpoint-url": "AWS_ENDPOINT_URL or LOCALSTACK_HOST, else real AWS",
         "reports-dir": "reports in the repository",
@@ -68,7 +74,7 @@ def grading_rubric(pytest_args: list[str], environ=os.environ) -> Path | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from grading.gradebook import build_gradebook, grade_path
+    from grading.gradebook import grade_path
     from grading.roster import RosterError, load_roster
     from grading.rubric import RubricError, load_rubric
     from provisioning.aws import EndpointUnreachable, check_reachable
@@ -91,9 +97,13 @@ def run(args: argparse.Namespace) -> int:
         reports = settings.resolve_reports_dir(raw, invocation_dir=Path.cwd(), rootdir=REPO_ROOT)
         args.rubric = grading_rubric(args.pytest_args)
         load_rubric(args.rubric)  # a bad rubric is one line here, not a failed run per student
-    except (settings.SettingsError, RubricError) as exc:
+        shard = shards.parse(args.shard) if args.shard is not None else None
+    except (settings.SettingsError, RubricError, shards.ShardError) as exc:
         print(f"dblab grade: {exc}", file=sys.stderr)
         return 2
+    if shard is not None:
+        roster_size, entries = len(entries), shards.choose(entries, shard)
+        print(f"shard {shard}: {len(entries)} of the roster's {roster_size} student(s)", flush=True)
     if args.endpoint:
         try:
             check_reachable(args.endpoint)
@@ -128,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     for line in grade_code(to_grade, reports, args.rubric):
         print(line, flush=True)
 
-    csv_path, unreadable = build_gradebook(reports)
+    csv_path, unreadable = shards.build_shard_gradebook(reports, shard)  # a shard's rows only
     for entry in unreadable:
         print(f"gradebook: skipped {entry}")
     not_gradable = sum(1 for o in outcomes if not o.graded)

@@ -93,12 +93,19 @@ def gradebook_csv(grades: list[dict]) -> str:
     return out.getvalue()
 
 
-def build_gradebook(reports_dir: Path) -> tuple[Path, list[str]]:
-    """Rebuild reports/gradebook.csv from reports/grades/*.json, under the gradebook's lock."""
+def build_gradebook(reports_dir: Path, include=None) -> tuple[Path, list[str]]:
+    """Rebuild reports/gradebook.csv, and the class page reports/class.html, from
+    reports/grades/*.json, under the gradebook's lock. `include(student)` keeps some students'
+    rows only (a shard's: dblab/shards.py)."""
+    from .class_page import write_class_page  # it reads this module's grades
+
     reports_dir = Path(reports_dir)
     reports_dir.mkdir(parents=True, exist_ok=True)
     csv_path = reports_dir / GRADEBOOK
     with FileLock(str(csv_path) + ".lock", timeout=LOCK_TIMEOUT):
         grades, unreadable = read_grades(reports_dir / GRADES_DIR)
+        if include is not None:
+            grades = [grade for grade in grades if include(str(grade["student"]))]
         write_atomically(csv_path, gradebook_csv(grades))
+        write_class_page(reports_dir, grades, unreadable)
     return csv_path, unreadable
