@@ -6,12 +6,12 @@ VENV   := .venv
 PYTEST := $(VENV)/bin/pytest
 STAMP  := $(VENV)/.installed
 
-.PHONY: local test install servers sshd sweep clean bench code-faults aws-proof
+.PHONY: local test install servers sshd sweep clean bench code-faults aws-proof report allure
 
 local: install
-	$(PYTEST) -m local $(PYTEST_ARGS)
+	$(PYTEST) -m local --alluredir=reports/allure-results --clean-alluredir $(PYTEST_ARGS)
 
-test: install sshd
+test: install sshd allure
 	$(PYTEST) tests -n 2 --dist loadfile -m "not corpus and not aws_proof" --junitxml=reports/selftest-junit.xml $(PYTEST_ARGS)
 
 # make code-faults: the lab's apps as printed and fixed, misbehaving code, and every seeded fault of
@@ -50,6 +50,15 @@ $(STAMP): requirements.txt pyproject.toml
 
 servers:
 	@scripts/ensure-servers
+
+# make report: the Allure results of the last local or grading run (reports/allure-results) as one
+#              self-contained HTML file, reports/allure-report.html (Allure 3 from npm, no Java).
+report: install allure
+	$(VENV)/bin/dblab report $(REPORT_ARGS)
+
+# Allure 3 from npm (package.json pins it), for make report and the report's self-test.
+allure:
+	@scripts/ensure-allure
 
 # A real sshd (Debian's openssh-server) for the tunnel's self-tests; never started as a service.
 sshd:

@@ -99,6 +99,8 @@ def grade_command(entry, args, reports: Path) -> list[str]:
         sys.executable, "-m", "pytest", "-m", "aws", "--lab-grade", f"--lab-student={entry.student}",
         f"--lab-region={entry.region}", f"--lab-reports-dir={reports}", f"--lab-timeout={args.timeout:g}",
         f"--junitxml={reports / 'junit' / (entry.student + '.xml')}", "-q", "-p", "no:cacheprovider",
+        # The class's Allure results, one folder for all (never cleaned here: students run in parallel).
+        f"--alluredir={reports / 'allure-results'}",
         *args.pytest_args, *rubric,
     ]
 
