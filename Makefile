@@ -6,12 +6,12 @@ VENV   := .venv
 PYTEST := $(VENV)/bin/pytest
 STAMP  := $(VENV)/.installed
 
-.PHONY: local test install servers sshd sweep clean bench code-faults aws-proof report allure
+.PHONY: local test install servers sshd sweep clean bench code-faults aws-proof report allure chromium
 
 local: install
 	$(PYTEST) -m local --alluredir=reports/allure-results --clean-alluredir $(PYTEST_ARGS)
 
-test: install sshd allure
+test: install sshd allure chromium
 	$(PYTEST) tests -n 2 --dist loadfile -m "not corpus and not aws_proof" --junitxml=reports/selftest-junit.xml $(PYTEST_ARGS)
 
 # make code-faults: the lab's apps as printed and fixed, misbehaving code, and every seeded fault of
@@ -59,6 +59,10 @@ report: install allure
 # Allure 3 from npm (package.json pins it), for make report and the report's self-test.
 allure:
 	@scripts/ensure-allure
+
+# A headless Chromium: the report's self-test opens the rendered page in it, offline.
+chromium:
+	@scripts/ensure-chromium
 
 # A real sshd (Debian's openssh-server) for the tunnel's self-tests; never started as a service.
 sshd:
