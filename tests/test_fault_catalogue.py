@@ -9,7 +9,9 @@ the last fault. A check changed to always pass makes its faults survive here; th
 (tests/faults/probes.py), wrong on purpose, must be reported collateral and crashed.
 
 The runner is a subprocess: moto's backends are global to a process (and the self-tests have
-a moto of their own). It takes about 2.5 minutes on two cores; `make faults` prints its table.
+a moto of their own). It takes about 7 minutes of one core, more than make test's budget allows
+next to everything else: `make fault-table` runs it (marker fault_table; .ci/run runs it after
+make test), and `make faults` prints the table.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from tests.faults.verdicts import (
 from .conftest import REPO_ROOT
 
 ALL_FAULTS = FAULTS + CLEANUP_FAULTS
+
+pytestmark = pytest.mark.fault_table
 
 
 @pytest.fixture(scope="module")
