@@ -12,7 +12,7 @@ local: install
 	$(PYTEST) -m local --alluredir=reports/allure-results --clean-alluredir $(PYTEST_ARGS)
 
 test: install sshd allure chromium
-	$(PYTEST) tests -n 2 --dist loadfile -m "not corpus and not aws_proof and not fault_table" --junitxml=reports/selftest-junit.xml $(PYTEST_ARGS)
+	$(PYTEST) tests -n 2 --dist loadfile -m "not corpus and not aws_proof and not fault_table and not class_proof" --junitxml=reports/selftest-junit.xml $(PYTEST_ARGS)
 
 # make code-faults: the lab's apps as printed and fixed, misbehaving code, and every seeded fault of
 #                   the app classes, each graded as a student's code (tests/test_student_code.py,
@@ -88,7 +88,7 @@ clean:
 #              fails on a check no fault kills or a fault that breaks an unrelated check.
 #              FAULTS_ARGS="--fault 1.2" runs some; "--all-checks" re-runs every check under every fault.
 # make soak:   the whole local lab SOAK_RUNS times in a row; fails on the first run that does not pass.
-.PHONY: faults soak fault-table
+.PHONY: faults soak fault-table class-proof
 SOAK_RUNS ?= 10
 
 faults: install
@@ -98,6 +98,11 @@ faults: install
 #                   (tests/test_fault_catalogue.py, marker fault_table; about 7 minutes; .ci/run runs it).
 fault-table: install
 	$(PYTEST) tests -m fault_table -p no:xdist --junitxml=reports/fault-table-junit.xml $(PYTEST_ARGS)
+
+# make class-proof: a class graded whole and as 3 shards merged, compared row for row
+#                   (tests/test_grading_shards.py, marker class_proof; about 1.5 minutes; .ci/run runs it).
+class-proof: install
+	$(PYTEST) tests -m class_proof -p no:xdist --junitxml=reports/class-proof-junit.xml $(PYTEST_ARGS)
 
 soak: install
 	$(VENV)/bin/python -m tests.soak --runs $(SOAK_RUNS)

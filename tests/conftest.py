@@ -36,6 +36,7 @@ REPO_ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 def pytest_configure(config):
     config.addinivalue_line("markers", "corpus: a proof too slow for make test; make code-faults runs it")
     config.addinivalue_line("markers", "aws_proof: issue 10's acceptance runs, too slow for make test; make aws-proof runs them")
+    config.addinivalue_line("markers", "class_proof: grading a class several ways over, too slow for make test; make class-proof runs it")
     config.addinivalue_line("markers", "fault_table: the whole seeded-fault table, too slow for make test; make fault-table runs it")
 
 

@@ -29,6 +29,9 @@ from provisioning.passwords import generate_password
 from .conftest import REPO_ROOT
 from .test_grading_roster import ROLE, AccountClients, _assumed, _dblab_grade
 
+# Grades a class three times over (about 75 s of one core): make class-proof runs it, not make test.
+pytestmark = pytest.mark.class_proof
+
 # What differs between two gradings of the same account: when, and how long it took. The rest of
 # a grade (every step, check, message, point, the account, the notes) is the same.
 VARYING = ("graded_at", "duration_seconds")

@@ -60,9 +60,11 @@ class MotoServer:
         return self
 
     def reset(self) -> None:
-        """Forget every resource (moto's own reset API)."""
+        """Forget every resource (moto's own reset API). Its deadline only guards against a dead
+        server: with many accounts' backends in the process (a class of emulated students), the
+        reset has been seen to take longer than 5 s on a loaded 2-core machine."""
         request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")
-        urllib.request.urlopen(request, timeout=5).close()
+        urllib.request.urlopen(request, timeout=60).close()
 
     def stop(self) -> None:
         if self._server is not None:
