@@ -57,12 +57,13 @@ class Found:
         return f"{self.leftover}  [{cost}; {origin}]"
 
 
-def find(clients: AwsClients, reports_dir: Path, region: str, run_id: str | None) -> list[Found]:
-    """What the lab's names and the journals of this region's runs (or of one run) find."""
+def find(clients: AwsClients, run_journals: dict, region: str, run_id: str | None) -> list[Found]:
+    """What the lab's names and the journals (provisioning.journal.journals) of this region's runs
+    (or of one run) find."""
     found: dict[tuple[str, str], Found] = {}
     for leftover in lab_leftovers(clients):
         found[(leftover.kind, leftover.resource_id)] = Found(leftover, set(), True)
-    for run, entries in journals(reports_dir).items():
+    for run, entries in run_journals.items():
         for entry in still_created([e for e in entries if e.region == region]):
             key = (entry.kind, entry.id)
             if key in found:
@@ -114,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     journal = RunJournal.for_run(reports_dir, run_id, target.region) if run_id else None
     clients = AwsClients(target, journal=journal)  # a run's deletions go into its own journal
     where = f"{clients.target.describe()} ({target.region})"
-    found = find(clients, reports_dir, target.region, run_id)
+    found = find(clients, run_journals, target.region, run_id)
     scope = f"of run {run_id} " if run_id else ""
     if not found:
         print(f"no lab resources {scope}in {where}")
@@ -127,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         print("dry run: nothing deleted; run again with --delete to delete them")
         return 1
     if run_id is not None:
-        others = [item for item in find(clients, reports_dir, target.region, None)
+        others = [item for item in find(clients, run_journals, target.region, None)
                   if item.by_name and run_id not in item.runs]
         if others:
             raise SystemExit(f"dblab sweep: the lab here is not only run {run_id}'s ("
@@ -137,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     ctx = ProvisionContext(clients=clients, run_id=run_id or "sweeper", dataplane=DataPlane(),
                            master_password=generate_password(), timeout=timeout, log=print)
     results = lab.teardown(ctx, workers=None)
-    remaining = find(clients, reports_dir, target.region, run_id)
+    remaining = find(clients, journals(reports_dir), target.region, run_id)  # with the deletions just journaled
     left = 0
     for item in remaining:
         gap = _emulator_gap(item, target.emulated)

@@ -148,7 +148,7 @@ class LabEnvironment:
         self.log(f"AWS realism x{self.spec.realism:g}: {target.endpoint_url} behind {self.realism_proxy.endpoint_url}")
         return AwsTarget(region=target.region, endpoint_url=self.realism_proxy.endpoint_url, profile=target.profile)
 
-    def _run_dir(self) -> Path | None:
+    def run_dir(self) -> Path | None:
         if self.spec.reports_dir is None:
             return None
         from .journal import RUNS_DIR
@@ -157,19 +157,19 @@ class LabEnvironment:
 
     def _journal(self, target: AwsTarget):
         # Only a run that creates something keeps a journal; the sweeper reads it after any crash.
-        if not self.spec.provision or self.spec.read_only or self._run_dir() is None:
+        if not self.spec.provision or self.spec.read_only or self.run_dir() is None:
             return None
         from .journal import JOURNAL_NAME, RunJournal
 
-        return RunJournal(self._run_dir() / JOURNAL_NAME, self.spec.run_id, target.region)
+        return RunJournal(self.run_dir() / JOURNAL_NAME, self.spec.run_id, target.region)
 
     def _record_timeline(self, phase: str, results: list) -> None:
         if self.timeline is None or not results:
             return
         self.log(summary(self.timeline.add(phase, results)))
-        if self._run_dir() is not None:
+        if self.run_dir() is not None:
             try:
-                self.timeline.write(self._run_dir())
+                self.timeline.write(self.run_dir())
             except OSError as exc:
                 self.log(f"timeline not written: {exc}")
 

@@ -44,6 +44,13 @@ UNPARSED_FORBIDDEN = "403"
 THROTTLED_CODES = frozenset({"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException",
                              "ProvisionedThroughputExceededException", "SlowDown", "RequestThrottled",
                              "RequestThrottledException"})
+# EC2 has not propagated an id it has just returned ("Eventual consistency in the Amazon EC2
+# API"): a write naming it may answer these for a moment (provisioning/propagation.py retries).
+EVENTUAL_CODES = frozenset({
+    "InvalidVpcID.NotFound", "InvalidSubnetID.NotFound", "InvalidGroup.NotFound", "InvalidGroupId.NotFound",
+    "InvalidInternetGatewayID.NotFound", "InvalidRouteTableID.NotFound", "InvalidInstanceID.NotFound",
+    "InvalidKeyPair.NotFound", "InvalidNetworkInterfaceID.NotFound",
+})
 # No answer at all: no credentials to sign with, or no endpoint that answers (or it stopped answering).
 NO_CREDENTIALS_ERRORS = (NoCredentialsError, PartialCredentialsError)
 UNREACHABLE_ERRORS = (*NO_CREDENTIALS_ERRORS, EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError,

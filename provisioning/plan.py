@@ -130,14 +130,13 @@ def run_plan(plan: Plan, ctx: ProvisionContext, *, workers: int | None = None,
     def clock() -> float:
         return time.monotonic() - origin
 
-    class Results(dict):
-        def __setitem__(self, step: str, result: TaskResult) -> None:
-            super().__setitem__(step, result)
-            if on_result is not None:
-                on_result(result)
-
     cancel = threading.Event()
-    results: dict[str, TaskResult] = Results()
+    results: dict[str, TaskResult] = {}
+
+    def record(result: TaskResult) -> None:
+        results[result.step] = result
+        if on_result is not None:
+            on_result(result)
     failed: set[str] = set()
     pending = list(plan.tasks)
     running: dict[Future, Task] = {}
@@ -152,8 +151,7 @@ def run_plan(plan: Plan, ctx: ProvisionContext, *, workers: int | None = None,
                 if blocker is not None:
                     now = clock()
                     ctx.log(f"step {task.step} {task.title}: skipped, step {blocker} failed")
-                    results[task.step] = TaskResult(task.step, task.title, now, now, task.waits_for,
-                                                    skipped=f"step {blocker} failed")
+                    record(TaskResult(task.step, task.title, now, now, task.waits_for, skipped=f"step {blocker} failed"))
                     failed.add(task.step)
                     continue
                 running[pool.submit(copy_context().run, _perform, task, ctx, clock, cancel)] = task
@@ -161,16 +159,16 @@ def run_plan(plan: Plan, ctx: ProvisionContext, *, workers: int | None = None,
                 continue  # skipped tasks may have made others ready
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
+                running.pop(future)
                 result = future.result()
-                results[running.pop(future).step] = result
+                record(result)
                 if not result.ok:
                     failed.add(result.step)
     except BaseException:
         cancel.set()  # Ctrl-C: the running steps stop at their next poll; nothing new starts
         for future in running:
             try:
-                result = future.result()
-                results[result.step] = result
+                record(future.result())
             except BaseException:  # noqa: BLE001  (a worker's own crash, or a second Ctrl-C: go on collecting)
                 continue
         raise

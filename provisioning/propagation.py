@@ -13,11 +13,8 @@ is an answer about the student's account.
 
 from __future__ import annotations
 
-EVENTUAL_CODES = frozenset({
-    "InvalidVpcID.NotFound", "InvalidSubnetID.NotFound", "InvalidGroup.NotFound", "InvalidGroupId.NotFound",
-    "InvalidInternetGatewayID.NotFound", "InvalidRouteTableID.NotFound", "InvalidInstanceID.NotFound",
-    "InvalidKeyPair.NotFound", "InvalidNetworkInterfaceID.NotFound",
-})
+from .errors import EVENTUAL_CODES
+
 MAX_ATTEMPTS = 8
 FIRST_DELAY = 0.1  # seconds; doubled each time, at most CAP
 CAP = 4.0
