@@ -18,7 +18,10 @@ SCALE = 0.002
 
 
 @pytest.fixture(scope="module")
-def rehearsal(tmp_path_factory):
+def rehearsal(tmp_path_factory, moto_server):
+    # Every embedded moto of this process shares moto's state, and the session's server is alive:
+    # start from an empty emulator, whatever an earlier test file of this worker left in it.
+    moto_server.reset()
     reports = tmp_path_factory.mktemp("reports")
     lines: list[str] = []
     environment = LabEnvironment(EnvironmentSpec(
