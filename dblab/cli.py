@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import bench, grade, gradebook_merge, parity, report, sweep
+from . import bench, grade, gradebook_merge, parity, regrade, report, sweep
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,6 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     parity.add_parser(subparsers)
     grade.add_parser(subparsers)
     gradebook_merge.add_parser(subparsers)
+    regrade.add_parser(subparsers)
     report.add_parser(subparsers)
     bench.add_parser(subparsers)
     return parser

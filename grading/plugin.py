@@ -30,13 +30,13 @@ import pytest
 
 from fixtures.config import get_config
 from fixtures.outcomes import not_gradable
-from fixtures.state import ENVIRONMENT, LEDGER
+from fixtures.state import ENVIRONMENT, EVIDENCE, LEDGER
 from fixtures.items import item_step
 from provisioning.aws import AwsClients
 from provisioning.errors import caller_problem
 from provisioning.outcomes import FAIL, NOT_GRADABLE, PASS, skip_longrepr, skip_message, skip_reason, status_of_skip
 
-from . import account, gradebook, junit, scoring
+from . import account, evidence, gradebook, junit, scoring
 from . import preflight as permissions
 from .preflight import CredentialsRejected, Preflight
 from .reports import benchmark_summary, write_reports
@@ -66,6 +66,15 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.option.tbstyle == "auto":
         # A failed check is a finding about the student's lab, not a bug: its message is the news.
         config.option.tbstyle = "line"
+    if lab_config.evidence is not None:
+        from .evidence_replay import EvidenceReplay
+
+        try:
+            config.stash[EVIDENCE] = EvidenceReplay(lab_config.evidence)
+        except evidence.EvidenceError as exc:
+            raise pytest.UsageError(f"--lab-evidence: {exc}") from None
+    else:
+        config.stash[EVIDENCE] = evidence.EvidenceRecorder()
     config.pluginmanager.register(Grader(config, rubric, reports_dir(config)), "dblab-grader")
 
 
@@ -88,6 +97,14 @@ def _grader_problem(exception: BaseException | None) -> str | None:
     Grading: the database passwords were given to the grader, so a refused login is its own."""
     problem = caller_problem(exception, grading=True)
     return problem.reason if problem is not None else None
+
+
+def _relative_to(path: Path, base: Path) -> str:
+    """`path` relative to the reports folder when inside it (the reports stay whole when moved)."""
+    try:
+        return path.resolve().relative_to(Path(base).resolve()).as_posix()
+    except ValueError:
+        return str(path.resolve())
 
 
 def credentials_line(student: str, problem: CredentialsRejected) -> str:
@@ -132,6 +149,8 @@ class Grader:
         self.grade: dict | None = None
         self.files: list[Path] = []
         self.problem: str | None = None
+        self.evidence = config.stash[EVIDENCE]  # an EvidenceRecorder, or a regrade's EvidenceReplay
+        self._own_clients: AwsClients | None = None
         self.gradebook_notes: list[str] = []
         self._preflight: Preflight | None = None
         self._preflight_done = False
@@ -166,6 +185,34 @@ class Grader:
                 lab = self.rubric.lab_title(step)
                 for mark in allure_marks(self.student, lab, step, self.rubric.steps[step].title):
                     item.add_marker(mark)
+
+    # -- evidence ---------------------------------------------------------------------------
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem):
+        # Every answer that comes while a check runs (its fixtures included) is that check's evidence.
+        self.evidence.current = item.nodeid
+        try:
+            return (yield)
+        finally:
+            self.evidence.current = evidence.SESSION
+
+    def _write_evidence(self, grade: dict) -> None:
+        """Save the answers the grade rests on, and link each check to the ones it used."""
+        if isinstance(self.evidence, evidence.EvidenceRecorder):
+            folder = evidence.evidence_dir(self.reports, self.student)
+            target = self.lab_config.aws
+            written = self.evidence.write(folder, {
+                "student": self.student, "account": grade["account"], "region": target.region, "endpoint_url": target.endpoint_url,
+                "timeout": self.lab_config.timeout, "graded_at": grade["graded_at"]})
+            by_check, digest = written["by_check"], written["manifest_sha256"]
+        else:  # a regrade: the answers it was served, as they were recorded
+            folder, digest = self.evidence.directory, evidence.sha256_file(self.evidence.directory / evidence.MANIFEST)
+            by_check = self.evidence.files_by_check()
+        grade["evidence"] = {"folder": _relative_to(Path(folder), self.reports), "manifest_sha256": digest,
+                             "session": by_check.get(evidence.SESSION, [])}
+        for step in grade["steps"]:
+            for check in step["checks"]:
+                check["evidence"] = by_check.get(check.get("nodeid") or "", [])
 
     # -- outcomes -------------------------------------------------------------------------
     @pytest.hookimpl(wrapper=True, trylast=True)  # innermost: fixtures.steps sees the converted report
@@ -249,7 +296,9 @@ class Grader:
         environment = self.config.stash.get(ENVIRONMENT, None)
         if environment is not None and environment.clients is not None:
             return environment.clients
-        return AwsClients(self.lab_config.aws, read_only=True)
+        if self._own_clients is None:  # before the lab's (the preflight): seen, or served, all the same
+            self._own_clients = AwsClients(self.lab_config.aws, read_only=True).observe(self.evidence)
+        return self._own_clients
 
     def _context(self) -> tuple[scoring.GradeContext, list[str]]:
         clients = self._clients()
@@ -291,6 +340,7 @@ class Grader:
             grade["benchmarks"] = benchmarks  # Lab 6, with --lab-bench: shown, never graded
         grade["rubric_file"] = str(self.rubric.path)
         grade["duration_seconds"] = round(time.monotonic() - self.started, 2)
+        self._write_evidence(grade)
         self.grade = grade
         written = write_reports(self.reports, grade, self.junit_path)
         self.files, self.gradebook_notes = written.files, written.notes

@@ -4,6 +4,8 @@ external resource), so it opens offline straight from disk or as a mail attachme
 from __future__ import annotations
 
 from html import escape
+from pathlib import Path, PurePosixPath
+from urllib.parse import quote
 
 from provisioning.outcomes import BLOCKED, FAIL, NOT_GRADABLE, PASS
 
@@ -77,7 +79,32 @@ def chart(steps: list[dict]) -> str:
     return "".join(parts)
 
 
-def _step_section(step: dict) -> str:
+def evidence_base(grade: dict) -> str | None:
+    """Where the scorecard (reports/grades/NAME.html) finds the grade's evidence folder: relative
+    when it is in the same reports folder (so the reports can be moved or zipped whole)."""
+    folder = (grade.get("evidence") or {}).get("folder")
+    if not folder:
+        return None
+    if Path(folder).is_absolute():  # a regrade into other reports: the evidence where it is
+        return f"{Path(folder).as_uri()}/"
+    return f"../{quote(folder)}/"
+
+
+def _evidence_links(check: dict, base: str | None) -> str:
+    files = check.get("evidence") or ()
+    if not files or base is None:
+        return ""
+    links = ", ".join(f'<a href="{escape(base + quote(file))}">{escape(_answer_label(file))}</a>' for file in files)
+    return f'<br><small class="evidence">what the grader saw: {links}</small>'
+
+
+def _answer_label(file: str) -> str:
+    """aws/0010-ec2-DescribeSecurityGroups.json -> ec2 DescribeSecurityGroups"""
+    name = PurePosixPath(file).stem.split("-", 1)[-1]
+    return name.replace("-", " ", 1)
+
+
+def _step_section(step: dict, base: str | None = None) -> str:
     head = (f'{_status(step["status"])} {escape(step["step"])} {escape(step["title"])}: '
             f'{_points(step["points"])} of {_points(step["max_points"])} points')
     notes = []
@@ -92,7 +119,7 @@ def _step_section(step: dict) -> str:
         source = " <small>(your code)</small>" if check.get("source") == "code" else ""
         rows.append(f'<tr><td>{_status(check["status"])}</td><td><code>{escape(check["id"])}</code>{source}</td>'
                     f'<td>{_points(check["points"])}/{_points(check["max_points"])}</td>'
-                    f'<td>{escape(check["message"] or "")}{hint}</td></tr>')
+                    f'<td>{escape(check["message"] or "")}{hint}{_evidence_links(check, base)}</td></tr>')
     open_attribute = "" if step["status"] == PASS else " open"
     return (f"<details{open_attribute}><summary>{head}</summary>{''.join(notes)}"
             '<table class="checks"><tr><th>status</th><th>check</th><th>points</th><th>message and hint</th></tr>'
@@ -129,7 +156,7 @@ def render(grade: dict) -> str:
         f'<div class="score">{_points(score)} / {_points(max_score)}{percent}</div>'
         f'{hint}<p class="summary">{escape(grade.get("summary", ""))}</p>'
         f"{chart(grade['steps'])}"
-        f"<h2>Steps</h2>{''.join(_step_section(step) for step in grade['steps'])}"
+        f"<h2>Steps</h2>{''.join(_step_section(step, evidence_base(grade)) for step in grade['steps'])}"
         f"{_benchmarks(grade)}"
         f'<ul class="notes">{notes}</ul></body></html>\n'
     )

@@ -110,6 +110,9 @@ class AwsClients:
     credentials: dict | None = field(default=None, repr=False)
     # Provisioning: every create written down the moment AWS answers it (provisioning/journal.py).
     journal: object | None = field(default=None, repr=False)
+    # Grading: what sees every answer (grading/evidence.py) or serves recorded ones (a regrade);
+    # anything with attach(client). Set with observe().
+    observer: object | None = field(default=None, init=False, repr=False)
     _session: boto3.Session | None = field(default=None, init=False, repr=False)
     _clients: dict = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -156,7 +159,17 @@ class AwsClients:
         self._prepare(resource.meta.client)
         return resource
 
+    def observe(self, observer) -> "AwsClients":
+        """Attach `observer` to every client, made already or to come."""
+        with self._lock:
+            self.observer = observer
+            for client in self._clients.values():
+                observer.attach(client)
+        return self
+
     def _prepare(self, client) -> None:
+        if self.observer is not None:
+            self.observer.attach(client)
         if self.read_only:
             from .readonly import make_read_only
 

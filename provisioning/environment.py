@@ -46,6 +46,7 @@ class EnvironmentSpec:
     # Reach the provisioned servers through the run's bastion: None decides by the target (a run
     # that provisions on real AWS with no data-plane URLs given); True also against an emulator.
     tunnel: bool | None = None
+    offline: bool = False  # a regrade: recorded answers stand in for AWS, whose endpoint is never reached
 
 
 @dataclass
@@ -72,7 +73,7 @@ class LabEnvironment:
         external = self._external_dataplane()
         self._password = self._master_password(external)
         target = self.spec.aws
-        if target.endpoint_url:
+        if target.endpoint_url and not self.spec.offline:
             try:
                 check_reachable(target.endpoint_url)
             except Exception as exc:

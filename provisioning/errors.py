@@ -68,6 +68,7 @@ THROTTLED_FIX = "AWS throttled the grader beyond botocore's retries: grade again
 # the data plane's (provisioning/dataplane_errors.py: a refused login, a connection, a tunnel).
 DENIED, REJECTED, THROTTLED = "denied", "rejected", "throttled"
 UNREACHABLE, WRITE_REFUSED = "unreachable", "write-refused"
+NOT_RECORDED = "not-recorded"
 
 
 def error_code(error: ClientError) -> str:
@@ -88,6 +89,11 @@ def access_problem(error: ClientError) -> str | None:
     return None
 
 
+class NotInEvidence(LookupError):
+    """Regrading (grading/evidence_replay.py): the recorded answers hold nothing for this request,
+    e.g. a check added since the grade was recorded. The grader's gap, never the student's failure."""
+
+
 @dataclass(frozen=True)
 class CallerProblem:
     """Why the caller could not look: the answer says nothing about the account's resources."""
@@ -97,6 +103,9 @@ class CallerProblem:
 
 
 def _aws_problem(error: BaseException) -> CallerProblem | None:
+    if isinstance(error, NotInEvidence):
+        return CallerProblem(NOT_RECORDED, error, f"{error}: the evidence was recorded before this check asked it; "
+                                                  "grade the account again (dblab grade) to grade this check")
     if isinstance(error, WriteRefused):
         return CallerProblem(WRITE_REFUSED, error,
                              f"the grader refused a write, so this check cannot run read-only ({error})")

@@ -107,11 +107,11 @@ def test_replica_has_the_same_products_as_the_primary(lab, request):
             return seen["primary"] == seen["replica"]
 
         try:
-            converged = wait_until(same_rows, timeout=lab.timeout, retry_on=(),
+            converged = wait_until(same_rows, timeout=lab.convergence_wait(), retry_on=(),
                                    what=f"{naming.DB_REPLICA} matching {naming.DB_INSTANCE}")
         except DeadlineExceeded:
-            pytest.fail(f"{naming.DB_REPLICA}: products still differ from {naming.DB_INSTANCE} after "
-                        f"{lab.timeout:g}s: {describe_difference(seen.get('primary', ()), seen.get('replica', ()))}")
+            pytest.fail(f"{naming.DB_REPLICA}: products did not match {naming.DB_INSTANCE} {lab.convergence_limit}: "
+                        f"{describe_difference(seen.get('primary', ()), seen.get('replica', ()))}")
     report(request, "replica_converged_seconds", round(converged.seconds, 3))
 
 
@@ -158,11 +158,11 @@ def test_row_written_on_primary_is_read_on_replica(lab, request):
                     return cursor.execute("SELECT 1 FROM products WHERE name = %s", (name,))
 
             try:
-                converged = wait_until(replicated, timeout=lab.timeout, what=f"{name} on {naming.DB_REPLICA}",
-                                       retry_on=())
+                converged = wait_until(replicated, timeout=lab.convergence_wait(),
+                                       what=f"{name} on {naming.DB_REPLICA}", retry_on=())
             except DeadlineExceeded:
-                pytest.fail(f"{naming.DB_REPLICA}: a row inserted on {naming.DB_INSTANCE} did not arrive within "
-                            f"{lab.timeout:g}s (replication status: {replica_lag(replica)})")
+                pytest.fail(f"{naming.DB_REPLICA}: a row inserted on {naming.DB_INSTANCE} did not arrive "
+                            f"{lab.convergence_limit} (replication status: {replica_lag(replica)})")
         finally:
             with primary.cursor() as cursor:
                 cursor.execute("DELETE FROM products WHERE name = %s", (name,))

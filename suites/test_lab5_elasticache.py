@@ -175,10 +175,10 @@ def test_redis_replica_link_is_up_and_catches_up_with_the_primary(lab):
 
     # The primary's offset at the start is a point the replica must reach, however busy the primary is.
     try:
-        wait_until(caught_up, timeout=lab.timeout, what="replica catching up", retry_on=())
+        wait_until(caught_up, timeout=lab.convergence_wait(), what="replica catching up", retry_on=())
     except DeadlineExceeded:
         pytest.fail(f"replication group {GROUP}: the replica's master_link_status is {seen.get('link')} and its "
-                    f"offset {seen.get('offset')} did not reach the primary's {target} within {lab.timeout:g}s")
+                    f"offset {seen.get('offset')} did not reach the primary's {target} {lab.convergence_limit}")
 
 
 ELASTICACHE_READ_ONLY = (f"the replica of {GROUP} is ElastiCache's: it blocks CONFIG, and its replicas are read-only "

@@ -28,7 +28,9 @@ log = logging.getLogger("dblab")
 CONCURRENT_REQUESTS = 50
 CONCURRENT_LIMIT = 10
 # Redis drops an expired key on the next access, so a 1 s window has ended well within this;
-# not lab.timeout, which is sized for AWS convergence (up to 30 minutes on RDS).
+# not lab.timeout, which is sized for AWS convergence (up to 30 minutes on RDS). Nor the grade's
+# convergence window: the limiter's own 1 s must pass whatever the run did before (and, a
+# writes_data check, it never runs when grading).
 WINDOW_RESET_DEADLINE = 5.0
 
 
@@ -124,10 +126,10 @@ def test_redis_replica_holds_the_app_leaderboard(lab):
         return seen == primary
 
     try:
-        wait_until(same, timeout=lab.timeout, what="replica leaderboard", retry_on=())
+        wait_until(same, timeout=lab.convergence_wait(), what="replica leaderboard", retry_on=())
     except DeadlineExceeded:
         pytest.fail(f"replication group {GROUP}: the replica's {cache.LEADERBOARD_KEY} is {seen}, "
-                    f"the primary's {primary} (waited {lab.timeout:g}s)")
+                    f"the primary's {primary} (still different {lab.convergence_limit})")
 
 
 # --- 5.3 the caching patterns (writes_data: own keys and rows, removed afterwards) ---------------

@@ -1,0 +1,94 @@
+"""A grading run served the recorded answers instead of the account (`dblab regrade`).
+
+The checks run as they always do; their clients never send a request: botocore's before-call
+event, whose first answer botocore takes instead of sending anything, gives each question the
+answer recorded for it (in the recorded order, when a poll asked it several times, the last one
+again after that). A question nothing was recorded for raises NotInEvidence, which grading turns
+into not_gradable (provisioning/errors.caller_problem), never a failure.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from provisioning.errors import NotInEvidence
+
+from .evidence import (
+    PARAMS_KEY, SESSION, Answer, decode, keep_params, question_key, read_answers, read_manifest, service_event,
+)
+
+
+@dataclass(frozen=True)
+class RecordedHttp:
+    """What botocore reads of an HTTP response it did not send for: its status."""
+    status_code: int
+    headers: dict
+    content: bytes = b""
+
+
+class AnswerBook:
+    """The recorded answers of one student, by question, each question's in the order given."""
+
+    def __init__(self, answers: list[Answer]):
+        self._served: dict[str, int] = {}
+        self._lock = threading.Lock()
+        by_call: dict[str, list[tuple[int, Answer]]] = {}
+        for answer in answers:
+            key = question_key(answer.kind, answer.subject, answer.request)
+            by_call.setdefault(key, []).extend((call, answer) for call in answer.calls)
+        self._book = {key: [answer for _, answer in sorted(calls, key=lambda pair: pair[0])]
+                      for key, calls in by_call.items()}
+
+    def next(self, kind: str, subject: str, request) -> Answer:
+        key = question_key(kind, subject, request)
+        with self._lock:
+            answers = self._book.get(key)
+            if not answers:
+                raise NotInEvidence(f"no recorded answer to {subject} {_short(request)}")
+            index = self._served.get(key, 0)
+            self._served[key] = index + 1
+            return answers[min(index, len(answers) - 1)]
+
+
+def _short(request) -> str:
+    text = repr(request)
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+class EvidenceReplay:
+    """Serves a student's evidence folder to a grading run's AWS clients (attach) and data plane."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        self.manifest = read_manifest(self.directory)  # refuses changed evidence before anything runs
+        self.book = AnswerBook(read_answers(self.directory, self.manifest))
+
+    current = SESSION  # the check running, as the recorder has it (nothing is attributed here)
+
+    def files_by_check(self) -> dict[str, list[str]]:
+        """{check nodeid: the recorded files it used}, as the grade that recorded them links them."""
+        by_check: dict[str, list[str]] = {}
+        for answer in read_answers(self.directory, self.manifest):
+            for check in answer.checks:
+                by_check.setdefault(check, []).append(answer.path)
+        return by_check
+
+    def attach(self, client) -> None:
+        service = service_event(client)  # as the recorder does it (grading/evidence.py)
+        client.meta.events.register_last(f"before-parameter-build.{service}", keep_params,
+                                         unique_id="dblab-evidence-params")
+        client.meta.events.register_first(f"before-call.{service}", self._serve, unique_id="dblab-evidence-serve")
+
+    def _serve(self, model, context, **_):
+        subject = f"{model.service_model.service_name}:{model.name}"
+        recorded = self.book.next("aws", subject, context.get(PARAMS_KEY, {})).answer
+        status = recorded["status"] or 200
+        response = decode(recorded["response"])
+        response["ResponseMetadata"] = {"HTTPStatusCode": status, "HTTPHeaders": {}, "RetryAttempts": 0}
+        return RecordedHttp(status, {}), response
+
+    def data_answer(self, kind: str, subject: str, request) -> object:
+        """A data-plane answer (grading/evidence_dataplane.py)."""
+        return decode(self.book.next(kind, subject, request).answer)
