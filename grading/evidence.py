@@ -25,7 +25,7 @@ import shutil
 import tempfile
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -56,10 +56,16 @@ def encode(value):
     if isinstance(value, dict):
         return {str(key): REDACTED if SECRET_KEY.search(str(key)) and value[key] not in (None, "")
                 else encode(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, list):
         return [encode(item) for item in value]
+    if isinstance(value, tuple):  # a Redis reply's (member, score), a row: compared as tuples
+        return {"$tuple": [encode(item) for item in value]}
     if isinstance(value, datetime):
         return {"$datetime": value.isoformat()}
+    if isinstance(value, date):  # a MySQL DATE column
+        return {"$date": value.isoformat()}
+    if isinstance(value, timedelta):  # a MySQL TIME column
+        return {"$timedelta": value.total_seconds()}
     if isinstance(value, (bytes, bytearray)):
         return {"$bytes": base64.b64encode(bytes(value)).decode()}
     if isinstance(value, Decimal):
@@ -79,6 +85,12 @@ def decode(value):
             (tag, inner), = value.items()
             if tag == "$datetime":
                 return datetime.fromisoformat(inner)
+            if tag == "$tuple":
+                return tuple(decode(item) for item in inner)
+            if tag == "$date":
+                return date.fromisoformat(inner)
+            if tag == "$timedelta":
+                return timedelta(seconds=inner)
             if tag == "$bytes":
                 return base64.b64decode(inner)
             if tag == "$decimal":
@@ -138,6 +150,7 @@ class EvidenceRecorder:
 
     def __init__(self):
         self.current = SESSION
+        self.dataplane: dict = {}  # each bound server's description, for the manifest
         self._answers: dict[tuple[str, str], Answer] = {}  # (question, answer) -> its file
         self._count = 0
         self._lock = threading.Lock()  # the checks' clients may answer from helper threads
@@ -174,6 +187,14 @@ class EvidenceRecorder:
             if self.current not in found.checks:
                 found.checks.append(self.current)
 
+    # -- the data plane (grading/evidence_dataplane.py) ---------------------------------------
+    def wrap_dataplane(self, dataplane):
+        """The bindings the checks get, recording; what they were goes into the manifest."""
+        from .evidence_dataplane import bindings, recording_dataplane
+
+        self.dataplane = bindings(dataplane)
+        return recording_dataplane(dataplane, self)
+
     def answers(self) -> list[Answer]:
         with self._lock:
             return sorted(self._answers.values(), key=lambda a: a.calls[0])
@@ -193,7 +214,7 @@ class EvidenceRecorder:
             target.parent.mkdir(exist_ok=True)
             target.write_text(json.dumps(answer.document(), indent=1, sort_keys=True) + "\n")
             files[answer.path] = sha256_file(target)
-        manifest = {"format": FORMAT, **about, "recorded_at": now_utc(), "files": files}
+        manifest = {"format": FORMAT, **about, "dataplane": self.dataplane, "recorded_at": now_utc(), "files": files}
         (scratch / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
         if directory.exists():
             shutil.rmtree(directory)

@@ -89,6 +89,12 @@ class EvidenceReplay:
         response["ResponseMetadata"] = {"HTTPStatusCode": status, "HTTPHeaders": {}, "RetryAttempts": 0}
         return RecordedHttp(status, {}), response
 
+    def wrap_dataplane(self, dataplane):
+        """The servers the grade reached, answering from the evidence (none of the given ones)."""
+        from .evidence_dataplane import replay_dataplane
+
+        return replay_dataplane(self, self.manifest)
+
     def data_answer(self, kind: str, subject: str, request) -> object:
         """A data-plane answer (grading/evidence_dataplane.py)."""
         return decode(self.book.next(kind, subject, request).answer)

@@ -99,9 +99,11 @@ def _evidence_links(check: dict, base: str | None) -> str:
 
 
 def _answer_label(file: str) -> str:
-    """aws/0010-ec2-DescribeSecurityGroups.json -> ec2 DescribeSecurityGroups"""
-    name = PurePosixPath(file).stem.split("-", 1)[-1]
-    return name.replace("-", " ", 1)
+    """aws/0010-ec2-DescribeSecurityGroups.json -> ec2 DescribeSecurityGroups;
+    mysql/0042-database-lab-mysql.json -> mysql database-lab-mysql"""
+    path = PurePosixPath(file)
+    name = path.stem.split("-", 1)[-1]
+    return name.replace("-", " ", 1) if path.parent.name == "aws" else f"{path.parent.name} {name}"
 
 
 def _step_section(step: dict, base: str | None = None) -> str:

@@ -240,6 +240,8 @@ def served_lab(moto_server, session_aws_clients, tmp_path_factory):
         failed = [result for result in lab.provision(ctx, lab.provisioning_steps()) if result.error]
         assert not failed, failed
 
+        reports_of: dict = {}
+
         def grade(student: str, **urls: str) -> dict:
             reports = tmp_path_factory.mktemp(f"grade-{student}")
             environ = {k: v for k, v in os.environ.items()
@@ -250,11 +252,13 @@ def served_lab(moto_server, session_aws_clients, tmp_path_factory):
                  "-p", "no:cacheprovider", f"--lab-reports-dir={reports}", "--lab-timeout=10"],
                 cwd=REPO_ROOT, env=environ, capture_output=True, text=True, timeout=300)
             grade_file = reports / "grades" / f"{student}.json"
+            reports_of[student] = reports
             assert grade_file.is_file(), result.stdout[-3000:] + result.stderr[-2000:]
             grade = json.loads(grade_file.read_text())
             assert str(password) not in result.stdout + result.stderr + grade_file.read_text()
             return grade
 
+        grade.reports = reports_of  # each student's reports folder, for the evidence tests
         yield plane, grade
     finally:
         engines.stop()
@@ -339,3 +343,47 @@ def test_dblab_grade_keeps_the_one_line_of_a_run_stopped_for_credentials_as_the_
     assert _no_grade_reason("nina", output, 4) == (
         "--lab-grade: cannot grade nina: the grader's AWS credentials do not work "
         "(sts:GetCallerIdentity: ExpiredToken: expired): renew the grader's credentials")
+
+
+# --- the data plane's answers as evidence (grading/evidence_dataplane.py) ------------------------
+
+def _regraded(reports, student: str, out) -> dict:
+    result = subprocess.run([sys.executable, "-m", "dblab", "regrade", "--evidence",
+                             str(reports / "evidence" / student), "--reports", str(out)],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads((out / "grades" / f"{student}.json").read_text())
+
+
+def _checks(grade: dict) -> dict:
+    return {check["id"]: (check["status"], check["points"], check["message"])
+            for step in grade["steps"] for check in step["checks"]}
+
+
+def test_the_data_planes_answers_are_evidence_and_a_regrade_needs_no_server(served_lab, tmp_path):
+    plane, grade = served_lab
+    graded = grade("liam", LAB_MYSQL_URL=_mysql_url(plane.mysql[naming.DB_INSTANCE]),
+                   LAB_MYSQL_REPLICA_URL=_mysql_url(plane.mysql[naming.DB_REPLICA]),
+                   LAB_REDIS_URL=f"redis://127.0.0.1:{plane.redis[REDIS_PRIMARY].port}",
+                   LAB_REDIS_REPLICA_URL=f"redis://127.0.0.1:{plane.redis[REDIS_REPLICA].port}")
+    reports = grade.reports["liam"]
+    evidence = reports / "evidence" / "liam"
+    assert {path.parent.name for path in evidence.rglob("*.json") if path.parent != evidence} == {"aws", "mysql", "redis"}
+    products = [json.loads(path.read_text()) for path in (evidence / "mysql").glob("*.json")]
+    assert any("FROM products" in answer["request"]["query"] and answer["answer"]["rows"] for answer in products)
+    text = "".join(path.read_text() for path in evidence.rglob("*.json"))
+    assert str(plane.mysql[naming.DB_INSTANCE].password) not in text
+    # The servers are not asked: the regrade binds endpoints that answer from the evidence.
+    regraded = _regraded(reports, "liam", tmp_path / "out")
+    assert _checks(regraded) == _checks(graded)
+    assert (regraded["score"], regraded["max_score"]) == (graded["score"], graded["max_score"]) == (100, 100)
+
+
+def test_the_graders_own_data_plane_problems_regrade_to_the_same_reasons(served_lab, tmp_path):
+    plane, grade = served_lab
+    wrong = grade("mona", LAB_MYSQL_URL=_mysql_url(plane.mysql[naming.DB_INSTANCE], "not-the-password"),
+                  LAB_REDIS_URL=f"redis://127.0.0.1:{_unused_port()}")
+    regraded = _regraded(grade.reports["mona"], "mona", tmp_path / "out")
+    assert _checks(regraded) == _checks(wrong)
+    assert {step["step"]: step.get("reason") for step in regraded["steps"]} == {
+        step["step"]: step.get("reason") for step in wrong["steps"]}
