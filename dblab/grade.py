@@ -1,6 +1,7 @@
 """`dblab grade`: grade a whole class from a roster, in parallel.
 
-One `pytest -m aws --lab-grade --lab-student NAME` subprocess per student, with that
+One `pytest -m aws --lab-grade --lab-student NAME` run per student, forked from a warm worker
+process (grade_worker.py: --jobs of them, each grading students in turn), with that
 student's credentials in its environment only (AWS_PROFILE for a profile; for a role ARN the
 temporary credentials of sts:AssumeRole, never printed). Before it, one call checks that the
 credentials work (the permission preflight, grading/preflight.py, belongs to the grading run
@@ -30,7 +31,7 @@ from provisioning import settings
 
 from . import shards
 from .grade_code import grade_code
-from .grade_runner import REPO_ROOT, Outcome, Runner
+from .grade_runner import REPO_ROOT, Outcome, Runner, default_jobs
 
 # The lab settings dblab grade takes, as it spells them (the table in provisioning/settings.py).
 FLAGS = {"endpoint-url": "--endpoint-url", "reports-dir": "--reports", "timeout": "--timeout"}
@@ -39,8 +40,9 @@ FLAGS = {"endpoint-url": "--endpoint-url", "reports-dir": "--reports", "timeout"
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("grade", help="grade every student of a roster (CSV), in parallel")
     parser.add_argument("--roster", required=True, help="CSV: student,credentials,region[,bastion_key[,code]] (see grading/roster.py)")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
-                        help=f"students graded at once (default: the cores, {os.cpu_count() or 1})")
+    parser.add_argument("--jobs", type=int, default=default_jobs(),
+                        help="students graded at once, each job by one warm worker process "
+                             f"(default: two a core, at most 16: {default_jobs()})")
     parser.add_argument("--force", action="store_true", help="grade students again who already have a grade file")
     parser.add_argument("--shard", metavar="K/N",
                         help="grade only shard K of N (1..N) of the roster, chosen by a hash of each student's name; "
@@ -133,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         raise
     finally:
         pool.shutdown(wait=True)
+        runner.close()  # the warm workers exit; none is left behind
 
     # The roster's `code` column: the students' code, graded in one local lab, joins their grades.
     for line in grade_code(to_grade, reports, args.rubric):

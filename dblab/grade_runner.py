@@ -1,7 +1,8 @@
 """One student's grading for `dblab grade`: their credentials, the data-plane tunnel when the
 roster has a bastion key (SSH) or with --tunnel ssm (SSM port forwarding, for every student),
-then one `pytest -m aws --lab-grade --lab-student NAME` subprocess with that student's
-credentials in its environment only. Whatever keeps the checks from
+then one `pytest -m aws --lab-grade --lab-student NAME` run with that student's credentials in
+its environment only: a child forked by the job's warm worker (grade_worker.py), which started
+once, so a student costs no interpreter start, imports or model loading. Whatever keeps the checks from
 running (credentials, a grading run that wrote no grade, a surprise in the grader) still gives
 the student a grade file, every step not_gradable with the reason, so the gradebook has a row
 for everyone and the rest of the class goes on.
@@ -12,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import sys
 import threading
 import time
@@ -23,6 +23,7 @@ from pathlib import Path
 from provisioning import settings
 
 from .grade_dataplane import open_data_plane
+from .grade_worker import WorkerLost, WorkerProcess, signal_name
 from .student_access import NotGradable, check_access, error_text, student_access
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -91,12 +92,13 @@ def _no_grade_reason(student: str, output: str, returncode: int) -> str:
 
 # --- the grading run -------------------------------------------------------------------------
 
-def grade_command(entry, args, reports: Path) -> list[str]:
+def grade_args(entry, args, reports: Path) -> list[str]:
+    """pytest's arguments for one student's grading run."""
     # The rubric goes last: it is the one given in pytest_args (or LAB_RUBRIC), resolved against
     # dblab grade's directory rather than the grading run's (the repository).
     rubric = [f"--lab-rubric={args.rubric}"] if args.rubric else []
     return [
-        sys.executable, "-m", "pytest", "-m", "aws", "--lab-grade", f"--lab-student={entry.student}",
+        "-m", "aws", "--lab-grade", f"--lab-student={entry.student}",
         f"--lab-region={entry.region}", f"--lab-reports-dir={reports}", f"--lab-timeout={args.timeout:g}",
         f"--junitxml={reports / 'junit' / (entry.student + '.xml')}", "-q", "-p", "no:cacheprovider",
         # The class's Allure results, one folder for all (never cleaned here: students run in parallel).
@@ -105,13 +107,42 @@ def grade_command(entry, args, reports: Path) -> list[str]:
     ]
 
 
+def grade_command(entry, args, reports: Path) -> list[str]:
+    """The same run by hand: what a worker's child runs, as a command line."""
+    return [sys.executable, "-m", "pytest", *grade_args(entry, args, reports)]
+
+
+def warm_up_args(reports: Path) -> list[str]:
+    """What a worker collects before grading anyone: a grading run's plugins and checks, without a
+    student; --collect-only runs nothing and calls no account. (Options after `--` are left to each
+    student's run: a plugin given there is imported by the runs, not by the worker.)"""
+    return ["-m", "aws", "--collect-only", "-q", "-p", "no:cacheprovider", f"--junitxml={os.devnull}",
+            f"--alluredir={reports / 'allure-results'}"]
+
+
+def default_jobs() -> int:
+    """Two jobs a core, at most 16: a grading run waits on AWS (or the emulator) about as long as
+    it computes, and each job holds a warm worker (about 110 MB)."""
+    return min(2 * (os.cpu_count() or 1), 16)
+
+
+def instructor_env() -> dict:
+    """dblab grade's environment without anything a grading run must not inherit (SCRUBBED_ENV)."""
+    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
+    # Without byte-code caching each worker would compile (and assertion-rewrite) every module again.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 class Runner:
-    """Runs the students' subprocesses; stops every one of them on Ctrl-C."""
+    """Hands each student to the warm worker of the job's thread (one worker per job, started on
+    its first student, replaced when it dies); stops every worker and their children on Ctrl-C."""
 
     def __init__(self, args, reports: Path):
         self.args = args
         self.reports = reports
-        self.running: set[subprocess.Popen] = set()
+        self.workers: set[WorkerProcess] = set()
+        self.local = threading.local()  # this thread's worker
         self.lock = threading.Lock()
         self.stopping = False
 
@@ -122,10 +153,7 @@ class Runner:
         try:
             access = student_access(entry, self.args.endpoint)
             check_access(access)
-            env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
-            # One pytest per student: without byte-code caching each would compile (and assertion-
-            # rewrite) every module again, about half of its start-up time.
-            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env = instructor_env()
             env.update(access.env)
             via = getattr(self.args, "tunnel", "ssh")
             if via == "ssm" or entry.bastion_key is not None:
@@ -155,36 +183,86 @@ class Runner:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         grade_file = gradebook.grade_path(self.reports, entry.student)
         before = grade_file.stat().st_mtime_ns if grade_file.exists() else None
-        with self.lock:
-            if self.stopping:
-                raise Interrupted()
-            process = subprocess.Popen(grade_command(entry, self.args, self.reports), cwd=REPO_ROOT, env=env,
-                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            self.running.add(process)
+        job = {"student": entry.student, "args": grade_args(entry, self.args, self.reports), "env": env,
+               "log": str(log_path), "cwd": str(REPO_ROOT), "timeout": self.args.student_timeout}
+        crash = returncode = None
         try:
-            output, _ = process.communicate(timeout=self.args.student_timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            output, _ = process.communicate()
-            output += f"\ndblab grade: stopped after {self.args.student_timeout:g}s (--student-timeout)"
-        finally:
-            with self.lock:
-                self.running.discard(process)
-        log_path.write_text(output)
+            reply = self._graded_by_worker(job)
+            returncode = -reply["signal"] if "signal" in reply else reply.get("status")
+            if "error" in reply:
+                crash = f"the grading worker could not start the run ({reply['error']})"
+            elif reply.get("timed_out"):
+                _append(log_path, f"dblab grade: stopped after {self.args.student_timeout:g}s (--student-timeout)")
+            elif "signal" in reply:
+                crash = f"the grading run crashed ({signal_name(reply['signal'])})"
+        except WorkerLost as exc:
+            crash = str(exc)
         if self.stopping:
             raise Interrupted()
+        if crash:
+            _append(log_path, f"dblab grade: {crash}")
         seconds = time.monotonic() - start
         written = grade_file.exists() and grade_file.stat().st_mtime_ns != before
         if written:
             grade = json.loads(grade_file.read_text())
             extra = "".join(f"; {note}" for note in notes + list(grade.get("grader_notes") or ()))
             return Outcome(entry.student, f"{grade['summary']}{extra}", True, seconds)
-        reason = _no_grade_reason(entry.student, output, process.returncode)
+        output = log_path.read_text(errors="replace") if log_path.exists() else ""
+        reason = crash or _no_grade_reason(entry.student, output, returncode)
         _write_not_gradable(entry, reason, self.args, self.reports)
         return Outcome(entry.student, f"not gradable: {reason} (log: {log_path})", False, seconds)
 
+    def _graded_by_worker(self, job: dict) -> dict:
+        """The worker's answer; a worker that died while idle is replaced and asked again, once."""
+        for attempt in (1, 2):
+            worker = self._worker()
+            try:
+                return worker.grade(job)
+            except WorkerLost as exc:
+                self._retire(worker)
+                if exc.accepted or attempt == 2 or self.stopping:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _worker(self) -> WorkerProcess:
+        worker = getattr(self.local, "worker", None)
+        if worker is not None and worker.alive():
+            return worker
+        if worker is not None:
+            self._retire(worker)
+        with self.lock:  # stop() sees every worker started
+            if self.stopping:
+                raise Interrupted()
+            worker = WorkerProcess(warm_up_args(self.reports), instructor_env(), REPO_ROOT)
+            self.workers.add(worker)
+        self.local.worker = worker
+        return worker
+
+    def _retire(self, worker: WorkerProcess) -> None:
+        with self.lock:
+            self.workers.discard(worker)
+        self.local.worker = None
+        worker.close(grace=0)
+
     def stop(self) -> None:
+        """Ctrl-C: every worker and its child get SIGTERM (pytest tears down, as today), SIGKILL
+        after grade_worker.KILL_GRACE; returns when none is left."""
         with self.lock:
             self.stopping = True
-            for process in self.running:
-                process.terminate()
+            workers = list(self.workers)
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.end()  # their threads, reading, see the end and close them
+
+    def close(self) -> None:
+        """The class is graded: the workers exit (their stdin ends)."""
+        with self.lock:
+            workers, self.workers = list(self.workers), set()
+        for worker in workers:
+            worker.close()
+
+
+def _append(log_path: Path, line: str) -> None:
+    with open(log_path, "a") as log:
+        log.write(f"\n{line}\n")
