@@ -100,7 +100,10 @@ fault-table: install
 	$(PYTEST) tests -m fault_table -p no:xdist --junitxml=reports/fault-table-junit.xml $(PYTEST_ARGS)
 
 # make class-proof: a class graded whole and as 3 shards merged, compared row for row
-#                   (tests/test_grading_shards.py, marker class_proof; about 1.5 minutes; .ci/run runs it).
+#                   (tests/test_grading_shards.py), and issue 11's acceptance: 30 accounts and a bad
+#                   profile graded against one alone, then regraded offline from their evidence
+#                   (tests/test_grading_class_acceptance.py); marker class_proof, about 4 minutes;
+#                   .ci/run runs it.
 class-proof: install
 	$(PYTEST) tests -m class_proof -p no:xdist --junitxml=reports/class-proof-junit.xml $(PYTEST_ARGS)
 

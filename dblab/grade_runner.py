@@ -70,9 +70,15 @@ def not_gradable_grade(entry, reason: str, endpoint_url: str | None, rubric_path
 
 
 def _write_not_gradable(entry, reason: str, args, reports: Path) -> None:
-    from grading import gradebook, scorecard
+    from grading import evidence, gradebook, scorecard
 
     grade = not_gradable_grade(entry, reason, args.endpoint, args.rubric)
+    # Its evidence: nothing could be asked, and why (a regrade gives the same grade, any rubric).
+    folder = evidence.evidence_dir(reports, entry.student)
+    grade["evidence"] = evidence.write_not_gradable(folder, {
+        "student": entry.student, "account": entry.account_hint, "region": entry.region,
+        "endpoint_url": args.endpoint, "timeout": args.timeout, "graded_at": grade["graded_at"]}, reason)
+    grade["evidence"]["folder"] = f"evidence/{entry.student}"
     gradebook.write_grade(reports, grade)
     gradebook.write_atomically(gradebook.grade_path(reports, entry.student, ".html"), scorecard.render(grade))
 

@@ -4,7 +4,7 @@ grade --shard K/N --reports DIR` on several machines) joined into one reports di
 Every student's grade file (DIR/grades/<student>.json) and the other files grading wrote for
 them (the scorecard grades/<student>.html, the log logs/<student>.log, the JUnit report
 junit/<student>.xml, the code grade code/<student>.json, the bastion's host key
-known_hosts/<student>) are copied into --out, then the gradebook there is rebuilt with
+known_hosts/<student>, the evidence folder evidence/<student>/) are copied into --out, then the gradebook there is rebuilt with
 grading/gradebook.py's own build_gradebook: the same file one unsharded run writes. A student
 graded in two directories is an error naming the student and both directories, unless the two
 grade files are identical; so is a different grade already in --out, unless --force. Nothing is
@@ -27,6 +27,7 @@ FLAGS = {"reports-dir": "--out"}
 # What grading writes for one student, besides the gradebook: (folder, suffix after the name).
 # grades/*.json comes first: it is the grade, the others follow it.
 ALLURE_RESULTS = "allure-results"
+EVIDENCE = "evidence"  # a folder per student: evidence/<student>/
 PER_STUDENT = (("grades", ".json"), ("grades", ".html"), ("logs", ".log"), ("junit", ".xml"),
                ("code", ".json"), ("known_hosts", ""))
 
@@ -153,6 +154,13 @@ def copy_reports(merged: Merged, out: Path) -> None:
             else:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(source, target)
+        # The evidence the grade rests on (grading/evidence.py), whole: a regrade checks its digests.
+        evidence = found.source / EVIDENCE / found.student
+        if evidence.is_dir():
+            target = out / EVIDENCE / found.student
+            if target.exists():
+                shutil.rmtree(target)
+            shutil.copytree(evidence, target)
     # The class's Allure results (one file per check, named by a fresh uuid): all of every shard,
     # so that `make report` on the merged folder shows the whole class.
     for source_dir in sorted({found.source for found in merged.students.values()} - {out.resolve()}):

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -36,7 +36,7 @@ def add_parser(subparsers) -> None:
                              "the evidence folder, e.g. reports/regraded; give reports to replace the grades)")
     parser.add_argument("--lab-rubric", dest="rubric", type=Path, help="grade with this rubric instead of the shipped one")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
-                        help=f"students regraded at once (default: the cores, {os.cpu_count() or 1})")
+                        help=f"students regraded at once, each job a warm worker (default: the cores, {os.cpu_count() or 1})")
     parser.set_defaults(run=run)
 
 
@@ -49,9 +49,10 @@ def student_folders(evidence: Path) -> list[Path]:
         if evidence.is_dir() else []
 
 
-def regrade_command(folder: Path, manifest: dict, reports: Path, rubric: Path | None) -> list[str]:
+def regrade_args(folder: Path, manifest: dict, reports: Path, rubric: Path | None) -> list[str]:
+    """pytest's arguments for one student's regrade (what a warm worker's child runs)."""
     endpoint = [f"--lab-endpoint-url={manifest['endpoint_url']}"] if manifest.get("endpoint_url") else []
-    return [sys.executable, "-m", "pytest", "-m", "aws", "--lab-grade", f"--lab-student={manifest['student']}",
+    return ["-m", "aws", "--lab-grade", f"--lab-student={manifest['student']}",
             f"--lab-evidence={folder}", f"--lab-region={manifest['region']}", *endpoint,
             f"--lab-timeout={manifest['timeout']:g}", f"--lab-reports-dir={reports}", "-q", "-p", "no:cacheprovider",
             *([f"--lab-rubric={rubric}"] if rubric else [])]
@@ -65,8 +66,35 @@ def offline_environment() -> dict:
     return env
 
 
-def regrade_one(folder: Path, manifest: dict, reports: Path, rubric: Path | None) -> str:
+class Workers:
+    """One warm worker a thread (dblab/grade_worker.py), as dblab grade grades: a student costs a
+    fork, not an interpreter start."""
+
+    def __init__(self, reports: Path):
+        self.reports = reports
+        self.local = threading.local()
+        self.started: list = []
+        self.lock = threading.Lock()
+
+    def run(self, job: dict) -> dict:
+        from .grade_runner import warm_up_args
+        from .grade_worker import WorkerProcess
+
+        worker = getattr(self.local, "worker", None)
+        if worker is None or not worker.alive():
+            worker = self.local.worker = WorkerProcess(warm_up_args(self.reports), offline_environment(), REPO_ROOT)
+            with self.lock:
+                self.started.append(worker)
+        return worker.grade(job)
+
+    def close(self) -> None:
+        for worker in self.started:
+            worker.close()
+
+
+def regrade_one(folder: Path, manifest: dict, reports: Path, rubric: Path | None, workers: Workers) -> str:
     from grading import gradebook, scorecard
+    from grading.evidence import MANIFEST, sha256_file
 
     from .grade_runner import not_gradable_grade
 
@@ -74,15 +102,19 @@ def regrade_one(folder: Path, manifest: dict, reports: Path, rubric: Path | None
     if manifest.get(NOT_GRADABLE_KEY):  # nothing was asked of the account: it is not gradable again
         entry = _Entry(student, manifest.get("account"), manifest["region"])
         grade = not_gradable_grade(entry, manifest[NOT_GRADABLE_KEY], manifest.get("endpoint_url"), rubric)
+        grade["evidence"] = {"folder": str(folder), "manifest_sha256": sha256_file(folder / MANIFEST), "session": []}
         gradebook.write_grade(reports, grade)
         gradebook.write_atomically(gradebook.grade_path(reports, student, ".html"), scorecard.render(grade))
         return grade["summary"]
     log = reports / "logs" / f"{student}.regrade.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w") as output:
-        subprocess.run(regrade_command(folder, manifest, reports, rubric), cwd=REPO_ROOT, env=offline_environment(),
-                       stdout=output, stderr=subprocess.STDOUT, check=False)
     path = gradebook.grade_path(reports, student)
+    path.unlink(missing_ok=True)  # a grade here afterwards is this regrade's
+    try:
+        workers.run({"student": student, "args": regrade_args(folder, manifest, reports, rubric),
+                     "env": offline_environment(), "log": str(log), "cwd": str(REPO_ROOT), "timeout": 1800.0})
+    except Exception as exc:  # a worker lost: this student's line says so, the others go on
+        return f"no grade written ({exc}; log: {log})"
     if not path.exists():
         return f"no grade written (log: {log})"
     return json.loads(path.read_text())["summary"]
@@ -114,11 +146,15 @@ def run(args) -> int:
         return 2
     holder = evidence if len(folders) > 1 or folders[0] != evidence else evidence.parent
     reports = (args.reports or holder.parent / "regraded").resolve()
-    with ThreadPoolExecutor(max_workers=max(1, args.jobs), thread_name_prefix="regrade") as pool:
-        futures = {pool.submit(regrade_one, folder, manifest, reports, rubric): manifest["student"]
-                   for folder, manifest in zip(folders, manifests)}
-        for future, student in futures.items():
-            print(f"{student}: {future.result()}", flush=True)
+    workers = Workers(reports)
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, args.jobs), thread_name_prefix="regrade") as pool:
+            futures = {pool.submit(regrade_one, folder, manifest, reports, rubric, workers): manifest["student"]
+                       for folder, manifest in zip(folders, manifests)}
+            for future, student in futures.items():
+                print(f"{student}: {future.result()}", flush=True)
+    finally:
+        workers.close()
     csv_path, unreadable = build_gradebook(reports)
     for entry in unreadable:
         print(f"gradebook: skipped {entry}")

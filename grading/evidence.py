@@ -196,8 +196,11 @@ class EvidenceRecorder:
         return recording_dataplane(dataplane, self)
 
     def answers(self) -> list[Answer]:
+        """By what was asked and answered, not by when: the same account graded twice gives the same
+        files under the same names, though the preflight's parallel probes come in any order (the
+        order of the questions is each answer's `calls`)."""
         with self._lock:
-            return sorted(self._answers.values(), key=lambda a: a.calls[0])
+            return [self._answers[key] for key in sorted(self._answers)]
 
     # -- writing ---------------------------------------------------------------------------
     def write(self, directory: Path, about: dict) -> dict:
@@ -275,3 +278,11 @@ def read_answers(directory: Path, manifest: dict) -> list[Answer]:
         answers.append(Answer(document["kind"], document["subject"], document["request"], document["answer"],
                               document["at"], document["calls"], document["checks"], relative))
     return answers
+
+
+def write_not_gradable(directory: Path, about: dict, reason: str) -> dict:
+    """The evidence of a student nothing could be asked of (credentials that do not work): no
+    answers, and why. A regrade gives the same not_gradable grade from it, under any rubric."""
+    recorder = EvidenceRecorder()
+    written = recorder.write(directory, {**about, "not_gradable": reason})
+    return {"folder": str(directory), "manifest_sha256": written["manifest_sha256"], "session": []}

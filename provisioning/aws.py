@@ -113,6 +113,8 @@ class AwsClients:
     # Grading: what sees every answer (grading/evidence.py) or serves recorded ones (a regrade);
     # anything with attach(client). Set with observe().
     observer: object | None = field(default=None, init=False, repr=False)
+    # Read-only runs: each question asked of AWS once (provisioning/read_cache.py).
+    read_cache: object | None = field(default=None, init=False, repr=False)
     _session: boto3.Session | None = field(default=None, init=False, repr=False)
     _clients: dict = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -171,9 +173,14 @@ class AwsClients:
         if self.observer is not None:
             self.observer.attach(client)
         if self.read_only:
+            from .read_cache import ReadCache
             from .readonly import make_read_only
 
             make_read_only(client)
+            with _SHARED_LOCK:  # one cache for all of this run's clients (provisioning/read_cache.py)
+                if self.read_cache is None:
+                    self.read_cache = ReadCache()
+            self.read_cache.attach(client)
             return
         from .propagation import retry_propagation
 
