@@ -196,6 +196,34 @@ def _failed_section(failed: list[FailedCheck], students: int) -> str:
             f'<th>check and lab step</th><th>hint</th></tr>{"".join(rows)}</table>{more}')
 
 
+def _steps_section(grades: list[dict]) -> str:
+    """Each lab step: how many students it passed, failed, blocked or could not be graded for, and
+    the points the class earned of those it could grade."""
+    steps: dict[str, dict] = {}
+    for grade in grades:
+        for step in grade.get("steps", ()):
+            entry = steps.setdefault(str(step.get("step")), {"title": step.get("title", ""), "points": 0.0,
+                                                             "max": 0.0, **{status: 0 for status in COLORS}})
+            if step.get("status") in COLORS:
+                entry[step["status"]] += 1
+            if isinstance(step.get("points"), (int, float)) and isinstance(step.get("max_points"), (int, float)):
+                entry["points"] += step["points"]
+                entry["max"] += step["max_points"]
+    if not steps:
+        return "<p>No step was graded.</p>"
+    rows = []
+    for step_id in sorted(steps, key=lambda s: [int(p) if p.isdigit() else p for p in s.split(".")]):
+        entry = steps[step_id]
+        counts = "".join(f'<td class="num" title="{escape(status.replace("_", " "))}">{entry[status]}</td>'
+                         for status in COLORS)
+        share = f"{entry['points'] / entry['max']:.0%}" if entry["max"] else "-"
+        rows.append(f'<tr><td>{escape(step_id)} {escape(str(entry["title"]))}</td>{counts}'
+                    f'<td class="num">{share}</td></tr>')
+    heads = "".join(f'<th class="num">{escape(status.replace("_", " "))}</th>' for status in COLORS)
+    return (f'<table class="steps"><tr><th>lab step</th>{heads}<th class="num">points earned</th></tr>'
+            f'{"".join(rows)}</table>')
+
+
 def _students_section(grades: list[dict], reports_dir: Path | None) -> str:
     rows = []
     for grade in sorted(grades, key=lambda g: (-(percent(g) if percent(g) is not None else -1), str(g.get("student")))):
@@ -231,6 +259,7 @@ def render(grades: list[dict], *, reports_dir: Path | None = None, rubric=None,
         f"<h1>{escape(title)}: the class</h1><p class=\"meta\">{escape(stats)}</p>"
         f"<h2>Score distribution</h2>{histogram(counts, ungradable)}"
         f"<h2>Checks most students failed</h2>{_failed_section(failed_checks(grades, rubric), len(grades))}"
+        f"<h2>Steps</h2>{_steps_section(grades)}"
         f'<h2>Students</h2><p class="note">steps: {legend}</p>{_students_section(grades, reports_dir)}'
         f"{problems}</body></html>\n"
     )

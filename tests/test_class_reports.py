@@ -221,3 +221,31 @@ def test_a_run_renders_to_one_offline_file_that_shows_every_lab_step(lab_pyteste
         assert escape(f"{step} {steps[step].title}") in text, f"step {step} is not shown"
     assert "alice" in text
     assert "test_no_lab_group_is_open_to_the_world" in text
+
+
+def test_the_steps_table_counts_each_students_step_status_and_the_points_earned(klass, rubric):
+    _, grades, page = klass
+    rows = dict(re.findall(r"<tr><td>([0-9.]+) [^<]*</td>(.*?)</tr>", page.split("<h2>Steps</h2>")[1].split("</table>")[0]))
+    assert sorted(rows, key=lambda s: [int(p) for p in s.split(".")]) == list(rubric.steps)  # every step, in order
+    def cells(step):
+        return re.findall(r'<td class="num"[^>]*>([^<]*)</td>', rows[step])
+    for step in rubric.steps:
+        statuses = [s["status"] for g in grades for s in g["steps"] if s["step"] == step]
+        assert cells(step)[:4] == [str(statuses.count(status)) for status in (PASS, FAIL, BLOCKED, NOT_GRADABLE)], step
+    assert cells("5.3")[3] != "0" and cells("1.1")[4] == "100%"
+
+
+def test_the_class_page_opens_offline_in_a_headless_browser_and_shows_every_step(klass, rubric, tmp_path):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed (make test installs it: scripts/ensure-chromium)")
+    reports, grades, _ = klass
+    dom = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}",
+         "--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND", "--dump-dom",
+         (reports / "class.html").as_uri()],
+        capture_output=True, text=True, timeout=90).stdout
+    assert "Score distribution" in dom and "Checks most students failed" in dom
+    for step in rubric.steps.values():
+        assert escape(f"{step.id} {step.title}") in dom, f"step {step.id} is not shown"
+    assert all(escape(str(grade["student"])) in dom for grade in grades)
