@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from provisioning import naming
 from provisioning.lab_replay import run_replay_in_process
 
 from .conftest import REPO_ROOT
+from .test_grading_evidence import _regrade  # offline: in a network namespace where nothing answers
 from .test_grading_roster import ROLE, _assumed, _dblab_grade
 
 pytestmark = pytest.mark.class_proof
@@ -51,13 +51,6 @@ def _timed_grade(roster: Path, reports: Path, endpoint: str) -> tuple[float, sub
     start = time.monotonic()
     result = _dblab_grade(roster, reports, endpoint=endpoint)
     return time.monotonic() - start, result
-
-
-def _regrade(*argv: str) -> subprocess.CompletedProcess:
-    prefix = ["unshare", "-n"] if shutil.which("unshare") and subprocess.run(
-        ["unshare", "-n", "true"], capture_output=True).returncode == 0 else []
-    return subprocess.run([*prefix, sys.executable, "-m", "dblab", "regrade", *argv], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=900)
 
 
 @pytest.fixture(scope="module")

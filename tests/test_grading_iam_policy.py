@@ -35,7 +35,9 @@ from provisioning.tunnel import TunnelError, bastion_address, discover_forwards
 from .conftest import REPO_ROOT
 
 # Loaded into the grader with -p: a botocore event hook on every client records the IAM action
-# (signing name:operation) of each call it sends, and the lab step of the check that made it.
+# (signing name:operation) of each call it makes, and the lab step of the check that made it.
+# before-parameter-build, not before-call: a read the run already asked is answered from its read
+# cache (provisioning/read_cache.py) without being sent, yet the step needs the action on its own.
 RECORDER = """
 import json, os
 import botocore.session
@@ -47,7 +49,8 @@ _create_client = botocore.session.Session.create_client
 def _create(self, *args, **kwargs):
     client = _create_client(self, *args, **kwargs)
     prefix = client.meta.service_model.signing_name
-    client.meta.events.register("before-call", lambda model, **_: CALLS.add((STEP[0], f"{prefix}:{model.name}")))
+    client.meta.events.register("before-parameter-build",
+                                lambda model, **_: CALLS.add((STEP[0], f"{prefix}:{model.name}")))
     return client
 
 botocore.session.Session.create_client = _create
