@@ -50,7 +50,8 @@ def add_parser(subparsers) -> None:
     settings.add_arguments(parser, FLAGS, {
         "endpoint-url": "AWS_ENDPOINT_URL or LOCALSTACK_HOST, else real AWS",
         "reports-dir": "reports in the repository",
-        "timeout": f"{settings.timeout_default('aws', grade=True):g}; grading only waits for reads to converge"})
+        "timeout": f"{settings.timeout_default('aws', grade=True):g}; each student's run waits for reads to converge "
+                   "only within this window from its start"})
     parser.add_argument("--student-timeout", type=float, default=1800.0,
                         help="seconds one student's grading may take in all (default: 1800)")
     parser.add_argument("--mysql-password-env", default="LAB_MYSQL_PASSWORD",

@@ -85,7 +85,8 @@ OPTIONS = (
     Option("grader-cidr", "grading: the grader's own address range, which the instructor added to database-lab-ec2-sg "
            "for the SSH tunnel over the bastion; step 1.2's checks do not count a rule from exactly it "
            "(never 0.0.0.0/0)", None, "LAB_GRADER_CIDR"),
-    Option("timeout", "seconds any single wait may take", None, "LAB_TIMEOUT",
+    Option("timeout", "seconds a wait may take (a provisioning wait, a convergence poll); grading: the one "
+           "window from the run's start that all its convergence polls share", None, "LAB_TIMEOUT",
            shown_default="60 local, 5 grading (one window all convergence waits share), 1800 provisioning on AWS"),
     Option("workdir", "where local servers keep their data (a fresh temporary directory when unset)",
            None, "LAB_WORKDIR"),
