@@ -14,6 +14,9 @@ Active only with --lab-grade: pytest_configure then registers a Grader, which
   tells the ledger which passes the rubric's `requires` cancels,
 - labels checks for Allure (student, lab, step) and JUnit (student, step, points),
 - keeps what pytest-benchmark measured (--lab-bench) for the grade, not for points,
+- keeps every answer the checks read as the grade's evidence, attributed to the check that
+  asked (grading/evidence.py), or, regrading (--lab-evidence), serves those answers instead of
+  the account (grading/evidence_replay.py),
 - hands the finished grade to grading/reports.py, which writes it out.
 
 Grading runs without pytest-xdist: the grade is computed in one process.
