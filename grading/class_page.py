@@ -23,7 +23,7 @@ from urllib.parse import quote
 from provisioning.catalogue import step_sort_key
 from provisioning.outcomes import BLOCKED, FAIL, NOT_GRADABLE, PASS
 
-from . import gradebook
+from . import grade_files
 
 CLASS_PAGE = "class.html"
 BINS = 10  # the histogram's bars: 0-9 %, 10-19 %, ..., 90-100 %
@@ -162,9 +162,9 @@ def _number(value) -> str:
 
 
 def _student_link(reports_dir: Path | None, student: str) -> str:
-    page = gradebook.grade_path(reports_dir, student, ".html") if reports_dir is not None else None
-    if reports_dir is not None and gradebook.valid_student(student) and page.exists():
-        href = f"{gradebook.GRADES_DIR}/{quote(student)}.html"
+    page = grade_files.grade_path(reports_dir, student, ".html") if reports_dir is not None else None
+    if reports_dir is not None and grade_files.valid_student(student) and page.exists():
+        href = f"{grade_files.GRADES_DIR}/{quote(student)}.html"
         return f'<a href="{escape(href, quote=True)}">{escape(student)}</a>'
     return escape(student)
 
@@ -280,7 +280,7 @@ def write_class_page(reports_dir: Path, grades: list[dict] | None = None, unread
     the files that were not grades in `unreadable`); returns its path."""
     reports_dir = Path(reports_dir)
     if grades is None:
-        grades, unreadable = gradebook.read_grades(reports_dir / gradebook.GRADES_DIR)
+        grades, unreadable = grade_files.read_grades(reports_dir / grade_files.GRADES_DIR)
     page = render(grades, reports_dir=reports_dir, rubric=rubric if rubric is not None else _default_rubric(),
                   unreadable=unreadable)
-    return gradebook.write_atomically(reports_dir / CLASS_PAGE, page)
+    return grade_files.write_atomically(reports_dir / CLASS_PAGE, page)
