@@ -120,6 +120,22 @@ def regrade_one(folder: Path, manifest: dict, reports: Path, rubric: Path | None
     return json.loads(path.read_text())["summary"]
 
 
+def check_against_grade(folder: Path) -> None:
+    """The manifest's digest against the one its grade recorded, when the grade is beside the
+    evidence (reports/grades/NAME.json for reports/evidence/NAME): a manifest rewritten together
+    with the files it lists is refused too."""
+    from grading.evidence import MANIFEST, EvidenceError, sha256_file
+
+    grade_file = folder.parent.parent / "grades" / f"{folder.name}.json"
+    try:
+        recorded = (json.loads(grade_file.read_text()).get("evidence") or {}).get("manifest_sha256")
+    except (OSError, ValueError, AttributeError):
+        return  # evidence copied on its own: its files are checked against its manifest only
+    if recorded and recorded != sha256_file(folder / MANIFEST):
+        raise EvidenceError(f"{folder / MANIFEST}: its SHA-256 differs from the one {grade_file} recorded: the "
+                            "evidence was changed after the grade; refusing to regrade from it")
+
+
 class _Entry:
     def __init__(self, student: str, account: str | None, region: str):
         self.student, self.account_hint, self.region = student, account, region
@@ -141,6 +157,8 @@ def run(args) -> int:
     try:
         load_rubric(rubric)
         manifests = [read_manifest(folder) for folder in folders]  # all of them, before anyone is graded
+        for folder in folders:
+            check_against_grade(folder)
     except (EvidenceError, RubricError) as exc:
         print(f"dblab regrade: {exc}", file=sys.stderr)
         return 2

@@ -189,6 +189,24 @@ def test_a_question_nothing_was_recorded_for_is_not_gradable_never_a_failure(gra
     assert "no recorded answer to ec2:DescribeVpcAttribute" in dns[2] and "grade the account again" in dns[2]
 
 
+def test_a_manifest_rewritten_with_its_files_is_refused_by_the_digest_its_grade_kept(graded, tmp_path):
+    reports, _ = graded
+    copy = tmp_path / "reports"
+    shutil.copytree(reports / "evidence", copy / "evidence")
+    shutil.copytree(reports / "grades", copy / "grades")
+    folder = copy / "evidence" / EMPTY
+    manifest = json.loads((folder / MANIFEST).read_text())
+    victim = sorted((folder / "aws").glob("*.json"))[0]
+    victim.write_text(victim.read_text() + " ")  # still JSON, another digest
+    manifest["files"][victim.relative_to(folder).as_posix()] = sha256_file(victim)
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+    result = _regrade("--evidence", str(copy / "evidence"), "--reports", str(tmp_path / "out"))
+    assert result.returncode == 2 and not (tmp_path / "out").exists()
+    assert result.stderr.strip() == (
+        f"dblab regrade: {folder / MANIFEST}: its SHA-256 differs from the one {copy / 'grades' / (EMPTY + '.json')} "
+        "recorded: the evidence was changed after the grade; refusing to regrade from it")
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda path: None, "no evidence here"),
     (lambda path: (path / "s1").mkdir() or (path / "s1" / MANIFEST).write_text("{}"), "not a dblab evidence manifest"),
