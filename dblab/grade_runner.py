@@ -14,7 +14,6 @@ import json
 import os
 import re
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -23,7 +22,7 @@ from pathlib import Path
 from provisioning import settings
 
 from .grade_dataplane import open_data_plane
-from .grade_worker import WorkerLost, WorkerProcess, signal_name
+from .grade_worker import PoolStopped, WorkerLost, WorkerPool, signal_name
 from .student_access import NotGradable, check_access, error_text, student_access
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -75,10 +74,10 @@ def _write_not_gradable(entry, reason: str, args, reports: Path) -> None:
     grade = not_gradable_grade(entry, reason, args.endpoint, args.rubric)
     # Its evidence: nothing could be asked, and why (a regrade gives the same grade, any rubric).
     folder = evidence.evidence_dir(reports, entry.student)
-    grade["evidence"] = evidence.write_not_gradable(folder, {
+    digest = evidence.write_not_gradable(folder, {
         "student": entry.student, "account": entry.account_hint, "region": entry.region,
         "endpoint_url": args.endpoint, "timeout": args.timeout, "graded_at": grade["graded_at"]}, reason)
-    grade["evidence"]["folder"] = f"evidence/{entry.student}"
+    grade["evidence"] = evidence.grade_link(f"evidence/{entry.student}", digest)
     gradebook.write_grade(reports, grade)
     gradebook.write_atomically(gradebook.grade_path(reports, entry.student, ".html"), scorecard.render(grade))
 
@@ -141,16 +140,17 @@ def instructor_env() -> dict:
 
 
 class Runner:
-    """Hands each student to the warm worker of the job's thread (one worker per job, started on
-    its first student, replaced when it dies); stops every worker and their children on Ctrl-C."""
+    """Hands each student to the warm worker of the job's thread (grade_worker.WorkerPool); stops
+    every worker and their children on Ctrl-C."""
 
     def __init__(self, args, reports: Path):
         self.args = args
         self.reports = reports
-        self.workers: set[WorkerProcess] = set()
-        self.local = threading.local()  # this thread's worker
-        self.lock = threading.Lock()
-        self.stopping = False
+        self.pool = WorkerPool(warm_up_args(reports), instructor_env(), REPO_ROOT)
+
+    @property
+    def stopping(self) -> bool:
+        return self.pool.stopping
 
     def grade(self, entry) -> Outcome:
         start = time.monotonic()
@@ -193,7 +193,7 @@ class Runner:
                "log": str(log_path), "cwd": str(REPO_ROOT), "timeout": self.args.student_timeout}
         crash = returncode = None
         try:
-            reply = self._graded_by_worker(job)
+            reply = self.pool.grade(job)
             returncode = -reply["signal"] if "signal" in reply else reply.get("status")
             if "error" in reply:
                 crash = f"the grading worker could not start the run ({reply['error']})"
@@ -203,6 +203,8 @@ class Runner:
                 crash = f"the grading run crashed ({signal_name(reply['signal'])})"
         except WorkerLost as exc:
             crash = str(exc)
+        except PoolStopped:
+            raise Interrupted() from None
         if self.stopping:
             raise Interrupted()
         if crash:
@@ -218,55 +220,12 @@ class Runner:
         _write_not_gradable(entry, reason, self.args, self.reports)
         return Outcome(entry.student, f"not gradable: {reason} (log: {log_path})", False, seconds)
 
-    def _graded_by_worker(self, job: dict) -> dict:
-        """The worker's answer; a worker that died while idle is replaced and asked again, once."""
-        for attempt in (1, 2):
-            worker = self._worker()
-            try:
-                return worker.grade(job)
-            except WorkerLost as exc:
-                self._retire(worker)
-                if exc.accepted or attempt == 2 or self.stopping:
-                    raise
-        raise AssertionError("unreachable")
-
-    def _worker(self) -> WorkerProcess:
-        worker = getattr(self.local, "worker", None)
-        if worker is not None and worker.alive():
-            return worker
-        if worker is not None:
-            self._retire(worker)
-        with self.lock:  # stop() sees every worker started
-            if self.stopping:
-                raise Interrupted()
-            worker = WorkerProcess(warm_up_args(self.reports), instructor_env(), REPO_ROOT)
-            self.workers.add(worker)
-        self.local.worker = worker
-        return worker
-
-    def _retire(self, worker: WorkerProcess) -> None:
-        with self.lock:
-            self.workers.discard(worker)
-        self.local.worker = None
-        worker.close(grace=0)
-
     def stop(self) -> None:
-        """Ctrl-C: every worker and its child get SIGTERM (pytest tears down, as today), SIGKILL
-        after grade_worker.KILL_GRACE; returns when none is left."""
-        with self.lock:
-            self.stopping = True
-            workers = list(self.workers)
-        for worker in workers:
-            worker.terminate()
-        for worker in workers:
-            worker.end()  # their threads, reading, see the end and close them
+        self.pool.stop()
 
     def close(self) -> None:
-        """The class is graded: the workers exit (their stdin ends)."""
-        with self.lock:
-            workers, self.workers = list(self.workers), set()
-        for worker in workers:
-            worker.close()
+        """The class is graded: the workers exit."""
+        self.pool.close()
 
 
 def _append(log_path: Path, line: str) -> None:

@@ -32,6 +32,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 # The services the checks, the preflight and the lookups call: their models load once, here.
@@ -342,6 +343,72 @@ class WorkerProcess:
             os.killpg(self.process.pid, signum)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+class PoolStopped(Exception):
+    """stop() was called: no worker is started, no job handed over."""
+
+
+class WorkerPool:
+    """One warm worker for each thread that grades (a job of dblab grade or dblab regrade), started
+    on its first job and replaced when it dies; stop() ends every worker and its child."""
+
+    def __init__(self, warm_up_args: list[str], env: dict, cwd):
+        self.warm_up_args, self.env, self.cwd = warm_up_args, env, cwd
+        self.workers: set[WorkerProcess] = set()
+        self.local = threading.local()  # this thread's worker
+        self.lock = threading.Lock()
+        self.stopping = False
+
+    def grade(self, job: dict) -> dict:
+        """The worker's answer; a worker that died while idle is replaced and asked again, once."""
+        for attempt in (1, 2):
+            worker = self._worker()
+            try:
+                return worker.grade(job)
+            except WorkerLost as exc:
+                self._retire(worker)
+                if exc.accepted or attempt == 2 or self.stopping:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _worker(self) -> WorkerProcess:
+        worker = getattr(self.local, "worker", None)
+        if worker is not None and worker.alive():
+            return worker
+        if worker is not None:
+            self._retire(worker)
+        with self.lock:  # stop() sees every worker started
+            if self.stopping:
+                raise PoolStopped()
+            worker = WorkerProcess(self.warm_up_args, self.env, self.cwd)
+            self.workers.add(worker)
+        self.local.worker = worker
+        return worker
+
+    def _retire(self, worker: WorkerProcess) -> None:
+        with self.lock:
+            self.workers.discard(worker)
+        self.local.worker = None
+        worker.close(grace=0)
+
+    def stop(self) -> None:
+        """Ctrl-C: every worker and its child get SIGTERM (pytest tears down, as on Ctrl-C), SIGKILL
+        after KILL_GRACE; returns when none is left."""
+        with self.lock:
+            self.stopping = True
+            workers = list(self.workers)
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.end()  # their threads, reading, see the end and close them
+
+    def close(self) -> None:
+        """The work is done: the workers exit (their stdin ends)."""
+        with self.lock:
+            workers, self.workers = list(self.workers), set()
+        for worker in workers:
+            worker.close()
 
 
 def signal_name(number: int) -> str:

@@ -17,12 +17,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .grade_runner import REPO_ROOT, SCRUBBED_ENV
+from .grade_runner import REPO_ROOT, instructor_env, warm_up_args
+from .grade_worker import WorkerPool
 
 NOT_GRADABLE_KEY = "not_gradable"  # a manifest of a student nothing could be asked of, and why
 
@@ -60,41 +60,14 @@ def regrade_args(folder: Path, manifest: dict, reports: Path, rubric: Path | Non
 
 def offline_environment() -> dict:
     """No credentials and nothing that finds any: a regrade asks nothing of AWS."""
-    env = {key: value for key, value in os.environ.items() if key not in SCRUBBED_ENV}
+    env = instructor_env()
     env.update(AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull, AWS_EC2_METADATA_DISABLED="true")
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 
-class Workers:
-    """One warm worker a thread (dblab/grade_worker.py), as dblab grade grades: a student costs a
-    fork, not an interpreter start."""
-
-    def __init__(self, reports: Path):
-        self.reports = reports
-        self.local = threading.local()
-        self.started: list = []
-        self.lock = threading.Lock()
-
-    def run(self, job: dict) -> dict:
-        from .grade_runner import warm_up_args
-        from .grade_worker import WorkerProcess
-
-        worker = getattr(self.local, "worker", None)
-        if worker is None or not worker.alive():
-            worker = self.local.worker = WorkerProcess(warm_up_args(self.reports), offline_environment(), REPO_ROOT)
-            with self.lock:
-                self.started.append(worker)
-        return worker.grade(job)
-
-    def close(self) -> None:
-        for worker in self.started:
-            worker.close()
-
-
-def regrade_one(folder: Path, manifest: dict, reports: Path, rubric: Path | None, workers: Workers) -> str:
+def regrade_one(folder: Path, manifest: dict, reports: Path, rubric: Path | None, workers: WorkerPool) -> str:
     from grading import gradebook, scorecard
-    from grading.evidence import MANIFEST, sha256_file
+    from grading.evidence import MANIFEST, grade_link, sha256_file
 
     from .grade_runner import not_gradable_grade
 
@@ -102,7 +75,7 @@ def regrade_one(folder: Path, manifest: dict, reports: Path, rubric: Path | None
     if manifest.get(NOT_GRADABLE_KEY):  # nothing was asked of the account: it is not gradable again
         entry = _Entry(student, manifest.get("account"), manifest["region"])
         grade = not_gradable_grade(entry, manifest[NOT_GRADABLE_KEY], manifest.get("endpoint_url"), rubric)
-        grade["evidence"] = {"folder": str(folder), "manifest_sha256": sha256_file(folder / MANIFEST), "session": []}
+        grade["evidence"] = grade_link(str(folder), sha256_file(folder / MANIFEST))
         gradebook.write_grade(reports, grade)
         gradebook.write_atomically(gradebook.grade_path(reports, student, ".html"), scorecard.render(grade))
         return grade["summary"]
@@ -111,7 +84,7 @@ def regrade_one(folder: Path, manifest: dict, reports: Path, rubric: Path | None
     path = gradebook.grade_path(reports, student)
     path.unlink(missing_ok=True)  # a grade here afterwards is this regrade's
     try:
-        workers.run({"student": student, "args": regrade_args(folder, manifest, reports, rubric),
+        workers.grade({"student": student, "args": regrade_args(folder, manifest, reports, rubric),
                      "env": offline_environment(), "log": str(log), "cwd": str(REPO_ROOT), "timeout": 1800.0})
     except Exception as exc:  # a worker lost: this student's line says so, the others go on
         return f"no grade written ({exc}; log: {log})"
@@ -164,7 +137,8 @@ def run(args) -> int:
         return 2
     holder = evidence if len(folders) > 1 or folders[0] != evidence else evidence.parent
     reports = (args.reports or holder.parent / "regraded").resolve()
-    workers = Workers(reports)
+    # One warm worker a job, as dblab grade grades (dblab/grade_worker.py): a student costs a fork.
+    workers = WorkerPool(warm_up_args(reports), offline_environment(), REPO_ROOT)
     try:
         with ThreadPoolExecutor(max_workers=max(1, args.jobs), thread_name_prefix="regrade") as pool:
             futures = {pool.submit(regrade_one, folder, manifest, reports, rubric, workers): manifest["student"]

@@ -16,7 +16,6 @@ redis client for the data plane (grading/evidence_dataplane.py).
 from __future__ import annotations
 
 import base64
-import copy
 import hashlib
 import json
 import os
@@ -29,10 +28,11 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
+from provisioning.call_events import call_params, keep_params, service_event
+
 FORMAT = 1
 MANIFEST = "manifest.json"
 SESSION = "session"  # asked outside any check: the preflight, the account, the census
-PARAMS_KEY = "dblab.evidence.params"  # where a call's parameters wait in botocore's request context
 
 # Never written down: a key whose name says it holds a secret (a password, a key, a token that
 # signs), in a request or an answer. Pagination tokens and shard iterators are not secrets and
@@ -170,21 +170,17 @@ class EvidenceRecorder:
 
     # -- AWS: botocore's events ------------------------------------------------------------
     def attach(self, client) -> None:
-        service = service_event(client)
-        # Both on the wire's side of boto3's own transformations: a DynamoDB resource turns Python
-        # values into the wire's {"N": "1.5"} before-parameter-build, and the answer back into
-        # Python values after-call, in place, both on the service's own event, whose handlers
-        # botocore calls before the generic event's. The answer kept is the wire's, which that
-        # same transformation turns into Python again when a regrade serves it.
-        client.meta.events.register_last(f"before-parameter-build.{service}", keep_params,
-                                         unique_id="dblab-evidence-params")
-        client.meta.events.register_first(f"after-call.{service}", self._aws_answered,
+        keep_params(client)  # the parameters as the check passed them (provisioning/call_events.py)
+        # First among the service's own after-call handlers: the answer as it came off the wire,
+        # before a DynamoDB resource turns it into Python values in place. That same conversion
+        # turns it into Python again when a regrade serves it.
+        client.meta.events.register_first(f"after-call.{service_event(client)}", self._aws_answered,
                                           unique_id="dblab-evidence-answer")
 
     def _aws_answered(self, http_response, parsed, model, context, **_):
         answer = {key: value for key, value in (parsed or {}).items() if key != "ResponseMetadata"}
         status = getattr(http_response, "status_code", None)
-        self.add("aws", f"{model.service_model.service_name}:{model.name}", context.get(PARAMS_KEY, {}),
+        self.add("aws", f"{model.service_model.service_name}:{model.name}", call_params(context),
                  {"status": status, "response": answer})
 
     # -- any kind ------------------------------------------------------------------------
@@ -244,17 +240,6 @@ class EvidenceRecorder:
         return {"manifest_sha256": sha256_file(directory / MANIFEST), "by_check": by_check}
 
 
-def service_event(client) -> str:
-    """The service's part of botocore's event names (dynamodb, dynamodb-streams, ec2...)."""
-    return client.meta.service_model.service_id.hyphenize()
-
-
-def keep_params(params, context, **_):
-    """before-parameter-build: the parameters as the check passed them, before botocore fills in
-    its own (an idempotency token, say), so that a regrade asks the same question."""
-    context[PARAMS_KEY] = copy.deepcopy(params)
-
-
 # --- reading back ----------------------------------------------------------------------------
 
 def read_manifest(directory: Path) -> dict:
@@ -295,9 +280,14 @@ def read_answers(directory: Path, manifest: dict) -> list[Answer]:
     return answers
 
 
-def write_not_gradable(directory: Path, about: dict, reason: str) -> dict:
+def write_not_gradable(directory: Path, about: dict, reason: str) -> str:
     """The evidence of a student nothing could be asked of (credentials that do not work): no
-    answers, and why. A regrade gives the same not_gradable grade from it, under any rubric."""
-    recorder = EvidenceRecorder()
-    written = recorder.write(directory, {**about, "not_gradable": reason})
-    return {"folder": str(directory), "manifest_sha256": written["manifest_sha256"], "session": []}
+    answers, and why; its manifest's SHA-256. A regrade gives the same not_gradable grade from it,
+    under any rubric."""
+    return EvidenceRecorder().write(directory, {**about, "not_gradable": reason})["manifest_sha256"]
+
+
+def grade_link(folder: str, manifest_sha256: str, session=()) -> dict:
+    """A grade's `evidence`: its folder (relative to the reports when inside them), the manifest's
+    digest a regrade checks, and the answers asked outside any check."""
+    return {"folder": folder, "manifest_sha256": manifest_sha256, "session": list(session)}

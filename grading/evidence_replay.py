@@ -10,22 +10,12 @@ into not_gradable (provisioning/errors.caller_problem), never a failure.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
+from provisioning.call_events import UnsentHttp, call_params, keep_params, service_event
 from provisioning.errors import NotInEvidence
 
-from .evidence import (
-    PARAMS_KEY, SESSION, Answer, decode, keep_params, question_key, read_answers, read_manifest, service_event,
-)
-
-
-@dataclass(frozen=True)
-class RecordedHttp:
-    """What botocore reads of an HTTP response it did not send for: its status."""
-    status_code: int
-    headers: dict
-    content: bytes = b""
+from .evidence import SESSION, Answer, decode, question_key, read_answers, read_manifest
 
 
 class AnswerBook:
@@ -63,31 +53,31 @@ class EvidenceReplay:
     def __init__(self, directory: Path):
         self.directory = Path(directory)
         self.manifest = read_manifest(self.directory)  # refuses changed evidence before anything runs
-        self.book = AnswerBook(read_answers(self.directory, self.manifest))
+        self.answers = read_answers(self.directory, self.manifest)
+        self.book = AnswerBook(self.answers)
 
     current = SESSION  # the check running, as the recorder has it (nothing is attributed here)
 
     def files_by_check(self) -> dict[str, list[str]]:
         """{check nodeid: the recorded files it used}, as the grade that recorded them links them."""
         by_check: dict[str, list[str]] = {}
-        for answer in read_answers(self.directory, self.manifest):
+        for answer in self.answers:
             for check in answer.checks:
                 by_check.setdefault(check, []).append(answer.path)
         return by_check
 
     def attach(self, client) -> None:
-        service = service_event(client)  # as the recorder does it (grading/evidence.py)
-        client.meta.events.register_last(f"before-parameter-build.{service}", keep_params,
-                                         unique_id="dblab-evidence-params")
-        client.meta.events.register_first(f"before-call.{service}", self._serve, unique_id="dblab-evidence-serve")
+        keep_params(client)  # as the recorder keeps them (provisioning/call_events.py)
+        client.meta.events.register_first(f"before-call.{service_event(client)}", self._serve,
+                                          unique_id="dblab-evidence-serve")
 
     def _serve(self, model, context, **_):
         subject = f"{model.service_model.service_name}:{model.name}"
-        recorded = self.book.next("aws", subject, context.get(PARAMS_KEY, {})).answer
+        recorded = self.book.next("aws", subject, call_params(context)).answer
         status = recorded["status"] or 200
         response = decode(recorded["response"])
         response["ResponseMetadata"] = {"HTTPStatusCode": status, "HTTPHeaders": {}, "RetryAttempts": 0}
-        return RecordedHttp(status, {}), response
+        return UnsentHttp(status, {}), response
 
     def wrap_dataplane(self, dataplane):
         """The servers the grade reached, answering from the evidence (none of the given ones)."""

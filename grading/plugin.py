@@ -211,8 +211,8 @@ class Grader:
         else:  # a regrade: the answers it was served, as they were recorded
             folder, digest = self.evidence.directory, evidence.sha256_file(self.evidence.directory / evidence.MANIFEST)
             by_check = self.evidence.files_by_check()
-        grade["evidence"] = {"folder": _relative_to(Path(folder), self.reports), "manifest_sha256": digest,
-                             "session": by_check.get(evidence.SESSION, [])}
+        grade["evidence"] = evidence.grade_link(_relative_to(Path(folder), self.reports), digest,
+                                                by_check.get(evidence.SESSION, ()))
         for step in grade["steps"]:
             for check in step["checks"]:
                 check["evidence"] = by_check.get(check.get("nodeid") or "", [])

@@ -13,6 +13,7 @@ is an answer about the student's account.
 
 from __future__ import annotations
 
+from .call_events import service_event
 from .errors import EVENTUAL_CODES
 
 MAX_ATTEMPTS = 8
@@ -36,5 +37,4 @@ def _needs_retry(response=None, operation=None, attempts=1, **_):
 
 def retry_propagation(client) -> None:
     """Install the handler first, so that it answers before botocore's own retry handler."""
-    service_id = client.meta.service_model.service_id.hyphenize()
-    client.meta.events.register_first(f"needs-retry.{service_id}", _needs_retry)
+    client.meta.events.register_first(f"needs-retry.{service_event(client)}", _needs_retry)

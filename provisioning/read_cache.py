@@ -18,21 +18,13 @@ from __future__ import annotations
 import copy
 import json
 import threading
-from dataclasses import dataclass
 
-PARAMS_KEY = "dblab.read-cache.params"
+from .call_events import PARAMS_KEY, UnsentHttp, keep_params, service_event
+
 # Data the lab converges (an index's answer, stream records) and the checks poll for.
 CONVERGING_SERVICES = frozenset({"dynamodbstreams"})
 CONVERGING_OPERATIONS = frozenset({("dynamodb", "Query"), ("dynamodb", "Scan"), ("dynamodb", "GetItem"),
                                    ("dynamodb", "BatchGetItem")})
-
-
-@dataclass(frozen=True)
-class CachedHttp:
-    """What botocore reads of an HTTP response it did not send for."""
-    status_code: int
-    headers: dict
-    content: bytes = b""
 
 
 def _cacheable(service: str, operation: str) -> bool:
@@ -55,9 +47,9 @@ class ReadCache:
         self.hits = 0
 
     def attach(self, client) -> None:
-        service = client.meta.service_model.service_id.hyphenize()
+        service = service_event(client)
         events = client.meta.events
-        events.register_last(f"before-parameter-build.{service}", _keep_params, unique_id="dblab-read-cache-params")
+        keep_params(client)
         events.register_first(f"before-call.{service}", self._serve, unique_id="dblab-read-cache-serve")
         # First among the service's own handlers: the answer as it came off the wire, before a
         # DynamoDB resource turns it into Python values in place.
@@ -81,7 +73,7 @@ class ReadCache:
             self.hits += 1
         status, parsed = found
         context["dblab.read-cache.hit"] = True
-        return CachedHttp(status, {}), copy.deepcopy(parsed)
+        return UnsentHttp(status, {}), copy.deepcopy(parsed)
 
     def _keep(self, http_response, parsed, model, context, **_):
         if context.get("dblab.read-cache.hit"):
@@ -92,7 +84,3 @@ class ReadCache:
             return
         with self._lock:
             self._answers.setdefault(key, (status, copy.deepcopy(parsed)))
-
-
-def _keep_params(params, context, **_):
-    context[PARAMS_KEY] = copy.deepcopy(params)

@@ -3,6 +3,8 @@ before it leaves the machine."""
 
 from __future__ import annotations
 
+from .call_events import service_event
+
 READ_PREFIXES = ("Describe", "List", "Get", "Query", "Scan", "BatchGet", "Head", "Lookup", "Search")
 # Not reads, but they change nothing in the student's account.
 ALLOWED = {("sts", "AssumeRole"), ("sts", "GetCallerIdentity")}
@@ -24,4 +26,4 @@ def make_read_only(client) -> None:
             raise WriteRefused(f"grading is read-only: {service}:{model.name} refused")
 
     # before-parameter-build fires for every API call, before any request is signed or sent.
-    client.meta.events.register(f"before-parameter-build.{client.meta.service_model.service_id.hyphenize()}", refuse)
+    client.meta.events.register(f"before-parameter-build.{service_event(client)}", refuse)

@@ -24,16 +24,8 @@ def _require_free(host: str, port: int) -> None:
             raise PortBusy(f"moto: port {port} on {host} is already in use", port) from None
 
 
-# moto keeps its resources in module-level backends, shared by every server in this process.
-_live_servers = 0
-_live_lock = threading.Lock()
-
-
 @dataclass
 class MotoServer:
-    """An embedded emulator starts empty, as a fresh `pytest -m local` expects, unless another
-    embedded server of this process is running: they share moto's state, and that one's lab is live."""
-
     host: str = "127.0.0.1"
     port: int = 0  # 0: a free port chosen by the kernel
     _server: object = field(default=None, init=False, repr=False)
@@ -65,12 +57,6 @@ class MotoServer:
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto-server", daemon=True)
         self._thread.start()
-        global _live_servers
-        with _live_lock:
-            first = _live_servers == 0
-            _live_servers += 1
-        if first:
-            self.reset()  # what an earlier server of this process left (a kept or undeletable resource)
         return self
 
     def reset(self) -> None:
@@ -81,10 +67,7 @@ class MotoServer:
         urllib.request.urlopen(request, timeout=60).close()
 
     def stop(self) -> None:
-        global _live_servers
         if self._server is not None:
-            with _live_lock:
-                _live_servers -= 1
             self._server.shutdown()
             self._server.server_close()
             self._server = None
