@@ -1,9 +1,10 @@
 """Issue 11's acceptance, measured: a class of 30 emulated accounts (3 with the lab's own commands
 replayed into them, 27 empty) and 1 student whose profile does not exist, graded with `dblab
 grade` in at most 6 times the time one replayed account takes alone (measured in the same run;
-the time itself, which the issue wants at most 20 s on the 2-core machine, is recorded); then every grade of that class regraded from its
-evidence alone, offline, to the identical score and statuses; one changed byte refused; a rubric
-with other weights giving the new scores without any account.
+the time itself, which the issue wants at most 20 s on the 2-core machine, is recorded); then
+every grade of that class regraded from its evidence alone, offline, to the identical score and
+statuses; one changed byte refused; a rubric with other weights giving the new scores without any
+account.
 
 The numbers go to reports/class-proof/acceptance.json, which the README quotes. Grading a class
 twice and regrading it is slower than make test should be: make class-proof runs it."""
@@ -98,7 +99,7 @@ def test_the_class_is_graded_within_6x_one_account(graded_class):
     assert all(_grade(reports, s)["score"] == 0 for s in STUDENTS[REPLAYED:])
     assert numbers["class_seconds"] <= RATIO_LIMIT * numbers["one_replayed_account_seconds"], numbers
     # The issue's other bound, 20 s on the 2-core machine, is recorded (acceptance.json, README), not
-    # asserted: it is the machine's, and measured here it is not reliably met (20-26 s; README).
+    # asserted: it is the machine's (15-16 s on 2026-12-01's host, 23-28 s on a slower one; README).
 
 
 @pytest.fixture(scope="module")
