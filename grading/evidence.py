@@ -152,10 +152,13 @@ class Answer:
     calls: list[int] = field(default_factory=list)  # its places in the run's order of questions
     checks: list[str] = field(default_factory=list)  # the checks that read it (nodeids), or SESSION
     path: str = ""  # relative to the student's evidence folder, once written
+    # The check that asked, call by call (beside `calls`): a regrade's poll asks again exactly where
+    # the grade's did (grading/evidence_replay.py). Empty in evidence written before it was kept.
+    asked_by: list[str] = field(default_factory=list)
 
     def document(self) -> dict:
         return {"kind": self.kind, "subject": self.subject, "request": self.request, "answer": self.answer,
-                "at": self.at, "calls": self.calls, "checks": self.checks}
+                "at": self.at, "calls": self.calls, "checks": self.checks, "asked_by": self.asked_by}
 
 
 class EvidenceRecorder:
@@ -193,6 +196,7 @@ class EvidenceRecorder:
             if found is None:
                 found = self._answers[key] = Answer(kind, subject, request, answer, now_utc())
             found.calls.append(self._count)
+            found.asked_by.append(self.current)
             if self.current not in found.checks:
                 found.checks.append(self.current)
 
@@ -276,7 +280,8 @@ def read_answers(directory: Path, manifest: dict) -> list[Answer]:
     for relative in manifest["files"]:
         document = json.loads((Path(directory) / relative).read_text())
         answers.append(Answer(document["kind"], document["subject"], document["request"], document["answer"],
-                              document["at"], document["calls"], document["checks"], relative))
+                              document["at"], document["calls"], document["checks"], relative,
+                              document.get("asked_by", [])))
     return answers
 
 

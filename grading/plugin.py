@@ -35,6 +35,7 @@ from fixtures.config import get_config
 from fixtures.outcomes import not_gradable
 from fixtures.state import ENVIRONMENT, EVIDENCE, LEDGER
 from fixtures.items import item_step
+from provisioning import polling
 from provisioning.aws import AwsClients
 from provisioning.errors import caller_problem
 from provisioning.outcomes import FAIL, NOT_GRADABLE, PASS, skip_longrepr, skip_message, skip_reason, status_of_skip
@@ -73,9 +74,12 @@ def pytest_configure(config: pytest.Config) -> None:
         from .evidence_replay import EvidenceReplay
 
         try:
-            config.stash[EVIDENCE] = EvidenceReplay(lab_config.evidence)
+            replay = config.stash[EVIDENCE] = EvidenceReplay(lab_config.evidence)
         except evidence.EvidenceError as exc:
             raise pytest.UsageError(f"--lab-evidence: {exc}") from None
+        # Its polls ask again where the grade's did, not for as long as a clock allows (polling.py).
+        polling.replay_polls(lambda: replay.book.asked_again)
+        config.add_cleanup(lambda: polling.replay_polls(None))
     else:
         config.stash[EVIDENCE] = evidence.EvidenceRecorder()
     config.pluginmanager.register(Grader(config, rubric, reports_dir(config)), "dblab-grader")
