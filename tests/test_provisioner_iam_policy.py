@@ -14,15 +14,15 @@ import boto3
 import botocore.session
 import pytest
 
+from dblab.iam_policy import (
+    GLOBAL_PREFIXES, GUARD, POLICY_FILE, REGENERATE, SERVICE_LINKED_ROLES, SWEEP, policy_document,
+    record_lab_run, render,
+)
 from provisioning import lab, naming
 from provisioning.aws import AwsClients, AwsTarget
 from provisioning.catalogue import load_steps
 from provisioning.context import ProvisionContext
 from provisioning.dataplane import DataPlane
-from provisioning.iam_policy import (
-    GLOBAL_PREFIXES, GUARD, POLICY_FILE, REGENERATE, SERVICE_LINKED_ROLES, SWEEP, policy_document,
-    record_lab_run, render,
-)
 from provisioning.passwords import generate_password
 
 # IAM prefix -> the botocore services whose signing name it is (dynamodbstreams signs as dynamodb).

@@ -5,7 +5,7 @@ exactly what they call, one statement per lab step (Sid "Step1dot4", as the grad
 plus "Guard" (the account guard's sts:GetCallerIdentity), "Sweep" (the reads only the sweeper
 makes) and "ServiceLinkedRoles" (see below). Regenerate it with
 
-    .venv/bin/python -m provisioning.iam_policy --write
+    .venv/bin/python -m dblab.iam_policy --write
 
 which starts an embedded moto server and records, with a botocore hook on every client created
 meanwhile, the IAM action (signing name:operation) of every call of: the account guard; a full
@@ -67,15 +67,15 @@ from typing import Callable, Iterator
 
 import botocore.session
 
-from . import lab, naming
-from .aws import AwsClients, AwsTarget
-from .catalogue import step_sort_key
-from .context import ProvisionContext, Step
-from .dataplane import DataPlane
-from .passwords import generate_password
+from provisioning import lab, naming
+from provisioning.aws import AwsClients, AwsTarget
+from provisioning.catalogue import step_sort_key
+from provisioning.context import ProvisionContext, Step
+from provisioning.dataplane import DataPlane
+from provisioning.passwords import generate_password
 
-POLICY_FILE = Path(__file__).with_name("iam-policy.json")
-REGENERATE = ".venv/bin/python -m provisioning.iam_policy --write"
+POLICY_FILE = Path(__file__).resolve().parent.parent / "provisioning" / "iam-policy.json"
+REGENERATE = ".venv/bin/python -m dblab.iam_policy --write"
 
 GUARD, SWEEP, SERVICE_LINKED_ROLES = "Guard", "Sweep", "ServiceLinkedRoles"
 # Global services: aws:RequestedRegion is not the lab's region for them, so never region-conditioned.
@@ -120,7 +120,7 @@ class Recorder:
             if model.name.startswith(("Create", "Run")) and any(params.get(p) for p in TAG_PARAMETERS):
                 if prefix not in TAG_ON_CREATE:
                     raise UnknownTaggingService(f"{prefix}:{model.name} passes tags: add {prefix}'s tagging "
-                                                "action to TAG_ON_CREATE in provisioning/iam_policy.py")
+                                                "action to TAG_ON_CREATE in dblab/iam_policy.py")
                 self.add(TAG_ON_CREATE[prefix])
         client.meta.events.register("before-parameter-build", tags_passed)
 
@@ -183,8 +183,8 @@ def _check(what: str, results) -> None:
 
 
 def _sweep(endpoint_url: str, region: str, reports: str, *, delete: bool) -> tuple[int, str]:
-    from dblab.cli import build_parser
-    from dblab.sweep import run
+    from .cli import build_parser
+    from .sweep import run
 
     # With the run's journal, as after a crash: the sweeper also looks up each journaled id.
     arguments = ["sweep", f"--endpoint-url={endpoint_url}", f"--region={region}", "--timeout=30",
@@ -202,8 +202,8 @@ def record_lab_run(endpoint_url: str, region: str = naming.REGION, log: Callable
     holds no lab (reset it first); returns step or phase -> IAM actions."""
     import tempfile
 
-    from .account_guard import caller_account, guard_account
-    from .journal import RunJournal
+    from provisioning.account_guard import caller_account, guard_account
+    from provisioning.journal import RunJournal
 
     with recording() as recorder, tempfile.TemporaryDirectory(prefix="dblab-policy-") as reports:
         journal = RunJournal.for_run(Path(reports), "iam-policy", region)
@@ -294,7 +294,7 @@ def render(document: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m provisioning.iam_policy", description=(
+    parser = argparse.ArgumentParser(prog="python -m dblab.iam_policy", description=(
         "Record a provision (twice), a sweep and a teardown against an embedded moto and print the "
         "provisioner's IAM policy; --write replaces provisioning/iam-policy.json with it."))
     parser.add_argument("--write", action="store_true", help=f"write {POLICY_FILE.name} instead of printing it")
