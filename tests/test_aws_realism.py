@@ -3,7 +3,9 @@
 Every call goes through boto3 so that botocore itself parses the rewritten answers and the
 emitted errors (a wrong shape or a stale DynamoDB CRC fails here, not in a lab run). Scales are
 small so that a 7.5-minute AWS creation takes a second or two; nothing sleeps, everything polls
-with a deadline.
+with a deadline. The tests of state sequences move the proxy's clock themselves (TestClock): a
+phase lasts until the test moves past it, however slow the machine (on a loaded CI host, real time
+once ran past a 0.4 s CREATING before the test's fourth call).
 """
 
 from __future__ import annotations
@@ -77,20 +79,50 @@ def status(exc: ClientError) -> int:
     return exc.response["ResponseMetadata"]["HTTPStatusCode"]
 
 
+class TestClock:
+    """The proxy's clock (start_realism_proxy's `now`), moved by the test alone."""
+
+    __test__ = False  # not a test class
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock():
+    return TestClock()
+
+
 class StateRecorder:
-    """Polls a state probe until it reaches `final`, recording each distinct state seen."""
+    """Reads a state probe until it reaches `final`, recording each distinct state seen, moving the
+    proxy's clock a tick between reads: every phase is seen, however long a read takes."""
 
-    def __init__(self, probe):
-        self.probe, self.seen = probe, []
+    def __init__(self, probe, clock: TestClock, tick: float = 0.05):
+        self.probe, self.clock, self.tick, self.seen = probe, clock, tick, []
 
-    def until(self, final, timeout=15.0):
-        def step():
+    def until(self, final, ticks: int = 5000):
+        for _ in range(ticks):
             state = self.probe()
             if not self.seen or self.seen[-1] != state:
                 self.seen.append(state)
-            return state == final
-        wait_until(step, timeout=timeout, what=f"state {final}", max_interval=0.03, retry_on=())
-        return self.seen
+            if state == final:
+                return self.seen
+            self.clock.advance(self.tick)
+        pytest.fail(f"state {final} not reached in {ticks} ticks of {self.tick}s: {self.seen}")
+
+
+def ticking(clock: TestClock, probe, tick: float = 0.1):
+    """`probe` for wait_until, the clock moved a tick before each read."""
+    def read():
+        clock.advance(tick)
+        return probe()
+    return read
 
 
 # --- RDS ---
@@ -111,8 +143,8 @@ def test_scale_must_be_positive(moto_url):
             start_realism_proxy(moto_url, bad)
 
 
-def test_rds_create_goes_creating_backing_up_available(realism):
-    proxy = realism(0.002)
+def test_rds_create_goes_creating_backing_up_available(realism, clock):
+    proxy = realism(0.002, now=clock)
     rds = client("rds", proxy.endpoint_url)
     db_id = name("db")
     created = create_db(rds, db_id, retention=1)
@@ -121,13 +153,13 @@ def test_rds_create_goes_creating_backing_up_available(realism):
     assert first["DBInstanceStatus"] == "creating" and "Endpoint" not in first
     listed = [m for m in rds.describe_db_instances()["DBInstances"] if m["DBInstanceIdentifier"] == db_id]
     assert listed[0]["DBInstanceStatus"] == "creating"  # the list gets the same rewriting
-    seen = StateRecorder(lambda: describe_db(rds, db_id)["DBInstanceStatus"]).until("available")
+    seen = StateRecorder(lambda: describe_db(rds, db_id)["DBInstanceStatus"], clock).until("available")
     assert seen == ["creating", "backing-up", "available"]
     assert "Endpoint" in describe_db(rds, db_id)
 
 
-def test_rds_refuses_what_aws_refuses_while_creating(realism):
-    proxy = realism(0.002)
+def test_rds_refuses_what_aws_refuses_while_creating(realism, clock):
+    proxy = realism(0.002, now=clock)
     rds = client("rds", proxy.endpoint_url)
     db_id = name("db")
     create_db(rds, db_id)
@@ -142,12 +174,12 @@ def test_rds_refuses_what_aws_refuses_while_creating(realism):
     assert proxy.stats()["refused"] == 3
 
 
-def test_rds_multi_az_modification_is_pending_then_applied(realism):
-    proxy = realism(0.002)
+def test_rds_multi_az_modification_is_pending_then_applied(realism, clock):
+    proxy = realism(0.002, now=clock)
     rds = client("rds", proxy.endpoint_url)
     db_id = name("db")
     create_db(rds, db_id, retention=0)
-    seen = StateRecorder(lambda: describe_db(rds, db_id)["DBInstanceStatus"]).until("available")
+    seen = StateRecorder(lambda: describe_db(rds, db_id)["DBInstanceStatus"], clock).until("available")
     assert seen == ["creating", "available"]  # no backup to take with retention 0
     answer = rds.modify_db_instance(DBInstanceIdentifier=db_id, MultiAZ=True, ApplyImmediately=True)["DBInstance"]
     assert answer["PendingModifiedValues"].get("MultiAZ") is True and answer["MultiAZ"] is False
@@ -157,28 +189,28 @@ def test_rds_multi_az_modification_is_pending_then_applied(realism):
     exc = error_of(rds.create_db_instance_read_replica, DBInstanceIdentifier=name("replica"),
                    SourceDBInstanceIdentifier=db_id)
     assert code(exc) == "InvalidDBInstanceState"
-    StateRecorder(lambda: describe_db(rds, db_id)["DBInstanceStatus"]).until("available")
+    StateRecorder(lambda: describe_db(rds, db_id)["DBInstanceStatus"], clock).until("available")
     after = describe_db(rds, db_id)
     assert after["MultiAZ"] is True and "MultiAZ" not in after.get("PendingModifiedValues", {})
 
 
-def test_rds_read_replica_creates_without_backing_up(realism):
-    proxy = realism(0.002)
+def test_rds_read_replica_creates_without_backing_up(realism, clock):
+    proxy = realism(0.002, now=clock)
     rds = client("rds", proxy.endpoint_url)
     db_id, replica_id = name("db"), name("replica")
     create_db(rds, db_id, retention=1)
-    StateRecorder(lambda: describe_db(rds, db_id)["DBInstanceStatus"]).until("available")
+    StateRecorder(lambda: describe_db(rds, db_id)["DBInstanceStatus"], clock).until("available")
     rds.create_db_instance_read_replica(DBInstanceIdentifier=replica_id, SourceDBInstanceIdentifier=db_id)
-    seen = StateRecorder(lambda: describe_db(rds, replica_id)["DBInstanceStatus"]).until("available")
+    seen = StateRecorder(lambda: describe_db(rds, replica_id)["DBInstanceStatus"], clock).until("available")
     assert seen == ["creating", "available"]
 
 
-def test_rds_delete_shows_deleting_then_not_found(realism):
-    proxy = realism(0.002)
+def test_rds_delete_shows_deleting_then_not_found(realism, clock):
+    proxy = realism(0.002, now=clock)
     rds = client("rds", proxy.endpoint_url)
     db_id = name("db")
     create_db(rds, db_id, retention=0)
-    StateRecorder(lambda: describe_db(rds, db_id)["DBInstanceStatus"]).until("available")
+    StateRecorder(lambda: describe_db(rds, db_id)["DBInstanceStatus"], clock).until("available")
     answer = rds.delete_db_instance(DBInstanceIdentifier=db_id, SkipFinalSnapshot=True)["DBInstance"]
     assert answer["DBInstanceStatus"] == "deleting"
     assert describe_db(rds, db_id)["DBInstanceStatus"] == "deleting"  # moto has already forgotten it
@@ -193,13 +225,13 @@ def test_rds_delete_shows_deleting_then_not_found(realism):
             return False
         except rds.exceptions.DBInstanceNotFoundFault:
             return True
-    wait_until(gone, timeout=10, what="deleted instance not found", retry_on=())
+    wait_until(ticking(clock, gone), timeout=10, what="deleted instance not found", retry_on=())
 
 
 # --- ElastiCache ---
 
-def test_elasticache_replication_group_creating_and_refusals(realism):
-    proxy = realism(0.002)
+def test_elasticache_replication_group_creating_and_refusals(realism, clock):
+    proxy = realism(0.002, now=clock)
     cache = client("elasticache", proxy.endpoint_url)
     subnet_group, group_id = name("csg"), name("rg")
     cache.create_cache_subnet_group(CacheSubnetGroupName=subnet_group, CacheSubnetGroupDescription="lab",
@@ -219,7 +251,7 @@ def test_elasticache_replication_group_creating_and_refusals(realism):
     assert isinstance(exc, cache.exceptions.InvalidReplicationGroupStateFault)
     in_use = error_of(cache.delete_cache_subnet_group, CacheSubnetGroupName=subnet_group)
     assert isinstance(in_use, cache.exceptions.CacheSubnetGroupInUse)
-    seen = StateRecorder(lambda: describe()["Status"]).until("available")
+    seen = StateRecorder(lambda: describe()["Status"], clock).until("available")
     assert seen == ["creating", "available"]
     assert describe()["NodeGroups"][0]["PrimaryEndpoint"]["Address"]
     cache.delete_replication_group(ReplicationGroupId=group_id)
@@ -241,8 +273,8 @@ def create_table(ddb, table):
     )["TableDescription"]
 
 
-def test_dynamodb_table_creating_updating_deleting(realism):
-    proxy = realism(0.02)  # 20 s -> 0.4 s
+def test_dynamodb_table_creating_updating_deleting(realism, clock):
+    proxy = realism(0.02, now=clock)  # 20 s -> 0.4 s
     ddb = client("dynamodb", proxy.endpoint_url)
     table = name("orders")
     assert create_table(ddb, table)["TableStatus"] == "CREATING"
@@ -258,13 +290,13 @@ def test_dynamodb_table_creating_updating_deleting(realism):
     ]:
         assert isinstance(error_of(call, **kwargs), ddb.exceptions.ResourceNotFoundException)
     assert isinstance(error_of(ddb.delete_table, TableName=table), ddb.exceptions.ResourceInUseException)
-    seen = StateRecorder(lambda: ddb.describe_table(TableName=table)["Table"]["TableStatus"]).until("ACTIVE")
+    seen = StateRecorder(lambda: ddb.describe_table(TableName=table)["Table"]["TableStatus"], clock).until("ACTIVE")
     assert seen == ["CREATING", "ACTIVE"]
     ddb.put_item(TableName=table, Item=item)
     updated = ddb.update_table(TableName=table, StreamSpecification={"StreamEnabled": True,
                                                                      "StreamViewType": "NEW_AND_OLD_IMAGES"})
     assert updated["TableDescription"]["TableStatus"] == "UPDATING"
-    seen = StateRecorder(lambda: ddb.describe_table(TableName=table)["Table"]["TableStatus"]).until("ACTIVE")
+    seen = StateRecorder(lambda: ddb.describe_table(TableName=table)["Table"]["TableStatus"], clock).until("ACTIVE")
     assert seen == ["UPDATING", "ACTIVE"]
     assert ddb.delete_table(TableName=table)["TableDescription"]["TableStatus"] == "DELETING"
     assert ddb.describe_table(TableName=table)["Table"]["TableStatus"] == "DELETING"
@@ -276,13 +308,13 @@ def test_dynamodb_table_creating_updating_deleting(realism):
             return False
         except ddb.exceptions.ResourceNotFoundException:
             return True
-    wait_until(gone, timeout=10, what="deleted table not found", retry_on=())
+    wait_until(ticking(clock, gone), timeout=10, what="deleted table not found", retry_on=())
 
 
 # --- EC2 ---
 
-def test_ec2_instance_pending_running_shutting_down_terminated(realism):
-    proxy = realism(0.01)  # 30 s -> 0.3 s; consistency window 2 s -> 20 ms
+def test_ec2_instance_pending_running_shutting_down_terminated(realism, clock):
+    proxy = realism(0.01, now=clock)  # 30 s -> 0.3 s; consistency window 2 s -> 20 ms
     ec2 = client("ec2", proxy.endpoint_url)
     instance_id = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1,
                                     InstanceType="t3.micro")["Instances"][0]["InstanceId"]
@@ -296,22 +328,22 @@ def test_ec2_instance_pending_running_shutting_down_terminated(realism):
             raise
         found = reservations[0]["Instances"][0]["State"]
         return f'{found["Name"]}/{found["Code"]}'
-    seen = [s for s in StateRecorder(state).until("running/16") if s != "not-yet-visible"]
+    seen = [s for s in StateRecorder(state, clock).until("running/16") if s != "not-yet-visible"]
     assert seen == ["pending/0", "running/16"]
     terminating = ec2.terminate_instances(InstanceIds=[instance_id])["TerminatingInstances"][0]
     assert terminating["CurrentState"] == {"Code": 32, "Name": "shutting-down"}
-    assert StateRecorder(state).until("terminated/48") == ["shutting-down/32", "terminated/48"]
+    assert StateRecorder(state, clock).until("terminated/48") == ["shutting-down/32", "terminated/48"]
 
 
-def test_ec2_new_ids_are_eventually_consistent(realism):
-    proxy = realism(0.25)  # window 2 s -> 0.5 s
+def test_ec2_new_ids_are_eventually_consistent(realism, clock):
+    proxy = realism(0.25, now=clock)  # window 2 s -> 0.5 s
     ec2 = client("ec2", proxy.endpoint_url)
 
     def invisible_then_visible(resource_id, expected_code, call, **kwargs):
         exc = error_of(call, **kwargs)
         assert (code(exc), status(exc)) == (expected_code, 400)
         assert resource_id in exc.response["Error"]["Message"]
-        wait_until(lambda: call(**kwargs), timeout=5, what=f"{resource_id} visible")
+        wait_until(ticking(clock, lambda: call(**kwargs)), timeout=5, what=f"{resource_id} visible")
 
     # Each check right after its create: the window is half a second at this scale.
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]

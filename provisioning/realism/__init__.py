@@ -10,6 +10,9 @@ Resources the proxy did not see being created pass through unchanged.
 
 from __future__ import annotations
 
+import time
+from typing import Callable
+
 from .base import Context
 from .clock import Clock
 from .durations import Durations, load_durations
@@ -49,18 +52,20 @@ class RealismProxy:
 
 
 def start_realism_proxy(upstream_url: str, scale: float, *, seed: int | None = None,
-                        throttle_rate: float | None = None) -> RealismProxy:
+                        throttle_rate: float | None = None, now: Callable[[], float] = time.monotonic) -> RealismProxy:
     """Start a proxy in front of the moto server at upstream_url (e.g. "http://127.0.0.1:5000").
 
     scale multiplies AWS's typical durations and must be > 0 (scale 0 means: use moto directly).
     seed makes the throttling decisions reproducible; throttle_rate overrides durations.toml's.
+    now is the clock the resources' states follow: a self-test moves one of its own, so that a
+    phase lasts until the test moves past it, however slow the machine.
     """
     if not isinstance(scale, (int, float)) or not scale > 0:
         raise ValueError(f"scale must be > 0 (0 means: use moto directly), got {scale!r}")
     durations = load_durations()
     rate = durations.throttle_rate if throttle_rate is None else float(throttle_rate)
     stats = Stats()
-    ctx = Context(Clock(float(scale)), durations, stats)
+    ctx = Context(Clock(float(scale), now), durations, stats)
     rules = {
         "rds": RdsRules(ctx),
         "elasticache": ElastiCacheRules(ctx),
