@@ -83,6 +83,7 @@ def pytest_configure(config: pytest.Config) -> None:
     else:
         config.stash[EVIDENCE] = evidence.EvidenceRecorder()
     config.pluginmanager.register(Grader(config, rubric, reports_dir(config)), "dblab-grader")
+    config.pluginmanager.register(StudentInAllure(config, student), "dblab-grader-allure")
 
 
 def _function_name(item: pytest.Item) -> str:
@@ -128,6 +129,23 @@ def allure_marks(student: str, lab: str, step: str, title: str) -> list:
     marks = [allure.label("student", student), allure.label("lab", lab), allure.label("step", step),
              allure.parent_suite(student), allure.suite(lab), allure.sub_suite(f"{step} {title}")]
     return [mark for mark in marks if isinstance(mark, pytest.MarkDecorator)]
+
+
+class StudentInAllure:
+    """The student among each check's Allure parameters (with --alluredir). Allure tells results
+    apart by the check's name and parameters; a class writes its results into one folder, and
+    without the student every student's result of a check was one result, the others shown as its
+    retries: the class's report showed one student."""
+
+    def __init__(self, config: pytest.Config, student: str):
+        self.config, self.student = config, student
+
+    @pytest.hookimpl(tryfirst=True)  # before a skip ends the setup: a skipped check is the student's too
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        if self.config.pluginmanager.has_plugin("allure_listener"):
+            import allure
+
+            allure.dynamic.parameter("student", self.student)
 
 
 def recorded_benchmark(item: pytest.Item):

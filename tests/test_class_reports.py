@@ -249,3 +249,49 @@ def test_the_class_page_opens_offline_in_a_headless_browser_and_shows_every_step
     for step in rubric.steps.values():
         assert escape(f"{step.id} {step.title}") in dom, f"step {step.id} is not shown"
     assert all(escape(str(grade["student"])) in dom for grade in grades)
+
+
+# --- a class's Allure report --------------------------------------------------------------------
+
+def _dom(chromium: str, page, profile) -> str:
+    """The rendered page's text (scripts dropped), opened offline in headless Chromium."""
+    dom = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={profile}",
+         "--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND", "--virtual-time-budget=8000",
+         "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120).stdout
+    return re.sub(r"<script\b.*?</script>", "", dom, flags=re.DOTALL)
+
+
+@pytest.mark.skipif(not report.ALLURE.exists(), reason=ALLURE_MISSING)
+def test_a_class_allure_report_shows_every_student_not_one_and_retries(moto_server, tmp_path):
+    """A class writes its Allure results into one folder. Allure tells results apart by the check and
+    its parameters: without the student among them, 29 students of 30 were shown as retries of the
+    last one's results, and the report showed one student."""
+    from provisioning import naming
+
+    from .test_grading_roster import ROLE, _dblab_grade
+
+    students = {"ann": "260000000001", "ben": "260000000002"}  # empty accounts: every check fails or is blocked
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student,credentials,region\n" + "".join(
+        f"{student},{ROLE.format(account=account)},{naming.REGION}\n" for student, account in students.items()))
+    reports = tmp_path / "reports"
+    result = _dblab_grade(roster, reports, endpoint=moto_server.endpoint_url)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    by_check: dict[tuple, set] = {}
+    for path in (reports / "allure-results").glob("*-result.json"):
+        found = json.loads(path.read_text())
+        student = {p["name"]: p["value"] for p in found.get("parameters", [])}.get("student")
+        by_check.setdefault((found["fullName"], found["name"]), set()).add((found["historyId"], student))
+    assert by_check and all(len(seen) == 2 for seen in by_check.values()), "one result per student, apart"
+    assert all({student for _, student in seen} == {"'ann'", "'ben'"} for seen in by_check.values())
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed: the results were checked but not opened")
+    out = report.render(reports / "allure-results", tmp_path / "class.html", name="class")
+    text = _dom(chromium, out, tmp_path / "profile")
+    for student in students:
+        assert re.search(rf">\s*{student}\s*<", text), f"{student} is not shown"
