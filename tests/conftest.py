@@ -40,6 +40,16 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "fault_table: the whole seeded-fault table, too slow for make test; make fault-table runs it")
 
 
+# Measurements a proof reports at the end of its run (make class-proof's seconds and ratio), as
+# lines, so that whoever ran it reads them without opening the file they are also written to.
+MEASURED = pytest.StashKey[list]()
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    for line in config.stash.get(MEASURED, []):
+        terminalreporter.write_line(line)
+
+
 @pytest.fixture
 def lab_pytester(pytester, monkeypatch):
     """pytester whose subprocess runs can import the suite's packages, from any directory."""

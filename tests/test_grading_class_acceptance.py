@@ -23,7 +23,7 @@ import pytest
 from provisioning import naming
 from provisioning.lab_replay import run_replay_in_process
 
-from .conftest import REPO_ROOT
+from .conftest import MEASURED, REPO_ROOT
 from .test_grading_evidence import _regrade  # offline: in a network namespace where nothing answers
 from .test_grading_roster import ROLE, _assumed, _dblab_grade
 
@@ -55,7 +55,7 @@ def _timed_grade(roster: Path, reports: Path, endpoint: str) -> tuple[float, sub
 
 
 @pytest.fixture(scope="module")
-def graded_class(moto_server, tmp_path_factory):
+def graded_class(moto_server, tmp_path_factory, request):
     moto_server.reset()
     directory = tmp_path_factory.mktemp("class")
     for student in STUDENTS[:REPLAYED]:
@@ -77,7 +77,11 @@ def graded_class(moto_server, tmp_path_factory):
                "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(numbers, indent=1) + "\n")
-    print(f"class acceptance: {numbers}")
+    request.config.stash.setdefault(MEASURED, []).append(
+        f"class acceptance: one replayed account {one_seconds:.1f} s, the class of {len(STUDENTS) + 1}: "
+        f"{class_seconds:.1f} s: {class_seconds / one_seconds:.1f}x (at most {RATIO_LIMIT:g}x asserted; "
+        f"{'within' if numbers['within_20_s'] else 'over'} the issue's {SECONDS_LIMIT:g} s on {os.cpu_count()} "
+        f"core(s), recorded); {RESULTS.relative_to(REPO_ROOT)}")
     return directory / "reports", result, numbers
 
 
