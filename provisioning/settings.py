@@ -96,7 +96,9 @@ OPTIONS = (
     Option("grade", "grade an existing account read-only (nothing is provisioned or deleted)", False, flag=True),
     Option("student", "the student whose account is graded (names the report files)", None, "LAB_STUDENT"),
     Option("rubric", "a rubric file to grade with instead of the shipped one", None, "LAB_RUBRIC"),
-    Option("reports-dir", "where grading writes grades/<student>.json and .html and gradebook.csv",
+    Option("reports-dir", "where grading writes grades/<student>.json and .html, gradebook.csv, class.html and "
+           "evidence/ (dblab grade also logs/, junit/ and allure-results/; a provisioning run its journal and "
+           "timeline, under runs/)",
            "reports", "LAB_REPORTS_DIR", shown_default="reports under the rootdir"),
     Option("evidence", "with --lab-grade: grade from the answers recorded in this student's evidence folder "
            "(reports/evidence/STUDENT) instead of the account: no credentials, no network (dblab regrade runs it)"),
