@@ -150,11 +150,17 @@ class Answer:
     answer: object  # aws: {"status", "response"}; mysql: rows and cursor facts; redis: {"reply"} or {"error"}
     at: str  # when it was first given
     calls: list[int] = field(default_factory=list)  # its places in the run's order of questions
-    checks: list[str] = field(default_factory=list)  # the checks that read it (nodeids), or SESSION
-    path: str = ""  # relative to the student's evidence folder, once written
-    # The check that asked, call by call (beside `calls`): a regrade's poll asks again exactly where
-    # the grade's did (grading/evidence_replay.py). Empty in evidence written before it was kept.
+    # The check that asked (nodeid, or SESSION), call by call beside `calls`: a regrade's poll asks
+    # again exactly where the grade's did (grading/evidence_replay.py).
     asked_by: list[str] = field(default_factory=list)
+    path: str = ""  # relative to the student's evidence folder, once written
+    # Evidence written before `asked_by` was kept has only the checks that read it.
+    recorded_checks: list[str] = field(default_factory=list)
+
+    @property
+    def checks(self) -> list[str]:
+        """The checks that read it, each once, in the order they first asked."""
+        return list(dict.fromkeys(self.asked_by)) if self.asked_by else self.recorded_checks
 
     def document(self) -> dict:
         return {"kind": self.kind, "subject": self.subject, "request": self.request, "answer": self.answer,
@@ -197,8 +203,6 @@ class EvidenceRecorder:
                 found = self._answers[key] = Answer(kind, subject, request, answer, now_utc())
             found.calls.append(self._count)
             found.asked_by.append(self.current)
-            if self.current not in found.checks:
-                found.checks.append(self.current)
 
     # -- the data plane (grading/evidence_dataplane.py) ---------------------------------------
     def wrap_dataplane(self, dataplane):
@@ -225,7 +229,8 @@ class EvidenceRecorder:
         directory.parent.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
         files: dict[str, str] = {}
-        for number, answer in enumerate(self.answers(), 1):
+        answers = self.answers()
+        for number, answer in enumerate(answers, 1):
             name = re.sub(r"[^A-Za-z0-9_.-]+", "-", answer.subject).strip("-")[:60]
             answer.path = f"{answer.kind}/{number:04d}-{name}.json"
             target = scratch / answer.path
@@ -237,11 +242,16 @@ class EvidenceRecorder:
         if directory.exists():
             shutil.rmtree(directory)
         os.replace(scratch, directory)
-        by_check: dict[str, list[str]] = {}
-        for answer in self.answers():
-            for check in answer.checks:
-                by_check.setdefault(check, []).append(answer.path)
-        return {"manifest_sha256": sha256_file(directory / MANIFEST), "by_check": by_check}
+        return {"manifest_sha256": sha256_file(directory / MANIFEST), "by_check": files_by_check(answers)}
+
+
+def files_by_check(answers: list[Answer]) -> dict[str, list[str]]:
+    """{check nodeid (or SESSION): the written files of the answers it read}: a scorecard's links."""
+    by_check: dict[str, list[str]] = {}
+    for answer in answers:
+        for check in answer.checks:
+            by_check.setdefault(check, []).append(answer.path)
+    return by_check
 
 
 # --- reading back ----------------------------------------------------------------------------
@@ -280,8 +290,8 @@ def read_answers(directory: Path, manifest: dict) -> list[Answer]:
     for relative in manifest["files"]:
         document = json.loads((Path(directory) / relative).read_text())
         answers.append(Answer(document["kind"], document["subject"], document["request"], document["answer"],
-                              document["at"], document["calls"], document["checks"], relative,
-                              document.get("asked_by", [])))
+                              document["at"], document["calls"], document.get("asked_by", []), relative,
+                              document["checks"]))
     return answers
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from provisioning.call_events import UnsentHttp, call_params, keep_params, service_event
 from provisioning.errors import NotInEvidence
 
-from .evidence import SESSION, Answer, decode, question_key, read_answers, read_manifest
+from .evidence import SESSION, Answer, decode, files_by_check, question_key, read_answers, read_manifest
 
 
 class AnswerBook:
@@ -69,11 +69,7 @@ class EvidenceReplay:
 
     def files_by_check(self) -> dict[str, list[str]]:
         """{check nodeid: the recorded files it used}, as the grade that recorded them links them."""
-        by_check: dict[str, list[str]] = {}
-        for answer in self.answers:
-            for check in answer.checks:
-                by_check.setdefault(check, []).append(answer.path)
-        return by_check
+        return files_by_check(self.answers)
 
     def attach(self, client) -> None:
         keep_params(client)  # as the recorder keeps them (provisioning/call_events.py)

@@ -119,6 +119,12 @@ class AwsClients:
     _clients: dict = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
+    def __post_init__(self) -> None:
+        if self.read_only:  # one cache for all of this run's clients
+            from .read_cache import ReadCache
+
+            self.read_cache = ReadCache()
+
     def session(self) -> boto3.Session:
         """Raises botocore's ProfileNotFound at once for a profile that does not exist."""
         if self._session is None:
@@ -173,13 +179,9 @@ class AwsClients:
         if self.observer is not None:
             self.observer.attach(client)
         if self.read_only:
-            from .read_cache import ReadCache
             from .readonly import make_read_only
 
             make_read_only(client)
-            with _SHARED_LOCK:  # one cache for all of this run's clients (provisioning/read_cache.py)
-                if self.read_cache is None:
-                    self.read_cache = ReadCache()
             self.read_cache.attach(client)
             return
         from .propagation import retry_propagation
